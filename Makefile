@@ -1,0 +1,59 @@
+# Two commands on a fresh machine: `make demo` and `make test` (see README).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/tutor
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: demo test test-embedded test-services setup setup-dev browser lint clean
+
+demo: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	@echo ""
+	@echo "  The tutor is running at http://127.0.0.1:8000/  (stop it with Ctrl-C)"
+	@echo "  Sign in as learner, teacher, researcher or admin; the password is tutor-demo."
+	@echo ""
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+setup: $(VENV)/.runtime frontend/node_modules/.installed
+
+setup-dev: $(VENV)/.dev frontend/node_modules/.installed
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium for the browser tests (no browser download step).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else echo "Install Chromium first: sudo apt-get install -y chromium chromium-driver"; exit 1; fi; }
+
+# The whole suite: once on the embedded default (SQLite, in-process tasks, in-memory channel layer,
+# browser tests included), then once more on PostgreSQL + Redis with a real Celery worker.
+test: setup-dev browser
+	$(MAKE) --no-print-directory test-embedded
+	$(MAKE) --no-print-directory test-services
+
+test-embedded:
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
+
+test-services:
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest -m "not browser"
+
+lint: setup-dev
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) frontend/node_modules var artifacts

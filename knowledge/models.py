@@ -1,0 +1,132 @@
+"""What is to be learned (courses, skills, items) and what each learner knows (mastery)."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+probability = [MinValueValidator(0.0), MaxValueValidator(1.0)]
+below_half = [MinValueValidator(0.0), MaxValueValidator(0.4999)]
+
+
+class Course(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    language = models.CharField(max_length=16, default="en")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.title
+
+
+class Skill(models.Model):
+    """A knowledge component, with the BKT parameters the online mastery update uses."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="skills")
+    slug = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0, help_text="Topological order within the course.")
+    p_init = models.FloatField(default=0.2, validators=probability)
+    p_learn = models.FloatField(default=0.15, validators=probability)
+    p_guess = models.FloatField(default=0.2, validators=below_half)
+    p_slip = models.FloatField(default=0.1, validators=below_half)
+    p_forget = models.FloatField(default=0.0, validators=probability)
+
+    class Meta:
+        ordering = ["course", "position", "slug"]
+        constraints = [models.UniqueConstraint(fields=["course", "slug"], name="skill_slug_unique_in_course")]
+
+    def __str__(self):
+        return self.name
+
+
+class Prerequisite(models.Model):
+    """`prerequisite` must be mastered before `skill` is worth learning. Edges form a DAG
+    (checked by knowledge.services.add_prerequisite and by the course-package reader)."""
+
+    prerequisite = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="unlocks")
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="requires")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prerequisite", "skill"], name="prerequisite_edge_unique"),
+            models.CheckConstraint(condition=~models.Q(prerequisite=models.F("skill")), name="no_self_loop"),
+        ]
+
+    def __str__(self):
+        return f"{self.prerequisite.slug} -> {self.skill.slug}"
+
+
+class Item(models.Model):
+    """A problem: a body and ordered steps."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="items")
+    slug = models.SlugField(max_length=120)
+    title = models.CharField(max_length=300)
+    body = models.TextField(blank=True, help_text="Markdown with $LaTeX$.")
+    difficulty = models.FloatField(null=True, blank=True, validators=probability)
+    template = models.CharField(max_length=120, blank=True, help_text="Template the item was expanded from.")
+    source = models.CharField(max_length=200, blank=True)
+    license = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Raised whenever the content changes.")
+    skills = models.ManyToManyField(Skill, through="ItemSkill", related_name="items")
+
+    class Meta:
+        ordering = ["course", "slug"]
+        constraints = [models.UniqueConstraint(fields=["course", "slug"], name="item_slug_unique_in_course")]
+
+    def __str__(self):
+        return self.title
+
+
+class ItemSkill(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE)
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "skill"], name="item_skill_unique")]
+
+
+class Step(models.Model):
+    """One answer the learner gives within an item, with its answer spec and authored hint ladder.
+
+    `answer` is an answer spec (see docs/course-format.md, checked by tutor.grading.validate_spec);
+    `hints` is the ladder: a list of {"kind": "hint"|"scaffold"|"bottom_out", "text", "answer"?}.
+    """
+
+    ANSWER_TYPES = [("numeric", "Number"), ("expression", "Expression"), ("choice", "Choice"), ("text", "Text")]
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    prompt = models.TextField()
+    answer_type = models.CharField(max_length=16, choices=ANSWER_TYPES)
+    answer = models.JSONField()
+    hints = models.JSONField(default=list, blank=True)
+    skills = models.ManyToManyField(Skill, blank=True, related_name="steps")
+
+    class Meta:
+        ordering = ["item", "position"]
+        constraints = [models.UniqueConstraint(fields=["item", "position"], name="step_position_unique")]
+
+    def __str__(self):
+        return f"{self.item.slug} step {self.position + 1}"
+
+
+class MasteryState(models.Model):
+    """A learner's current estimate of P(known) for one skill, updated on every first action on a step."""
+
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mastery")
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="mastery_states")
+    p_known = models.FloatField(validators=probability)
+    observations = models.PositiveIntegerField(default=0)
+    correct = models.PositiveIntegerField(default=0)
+    mastered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["learner", "skill"], name="mastery_unique")]
+
+    def __str__(self):
+        return f"{self.learner} {self.skill.slug} {self.p_known:.2f}"

@@ -1,0 +1,219 @@
+"""Writes to the course content: loading and exporting course packages, editing the skill graph.
+
+A course package (docs/course-format.md) arrives here as the normalised dict that
+`knowledge.content.package.read_package` or the OATutor importer returns.
+"""
+
+from collections.abc import Callable
+
+from django.db import transaction
+
+from knowledge import graph
+from knowledge.models import Course, Item, ItemSkill, Prerequisite, Skill, Step
+
+FORMAT = "tutor-course/1"
+BKT_FIELDS = ("p_init", "p_learn", "p_guess", "p_slip", "p_forget")
+ITEM_FIELDS = ("title", "body", "difficulty", "template", "source", "license")
+
+Progress = Callable[[int, int], None]
+
+
+class ContentError(ValueError):
+    """A change to course content that would break the course or lose learners' history."""
+
+
+def _step_fields(step: dict) -> dict:
+    return {
+        "prompt": step["prompt"],
+        "answer_type": step["answer"]["type"],
+        "answer": step["answer"],
+        "hints": step.get("hints", []),
+    }
+
+
+def _item_fields(item: dict) -> dict:
+    return {
+        "title": item["title"],
+        "body": item.get("body", ""),
+        "difficulty": item.get("difficulty"),
+        "template": item.get("template") or "",
+        "source": item.get("source", ""),
+        "license": item.get("license", ""),
+    }
+
+
+def _item_as_package(item: Item, skill_slugs: list[str], steps: list[Step], step_skills: dict) -> dict:
+    return {
+        "slug": item.slug,
+        **{field: getattr(item, field) for field in ITEM_FIELDS},
+        "template": item.template or None,
+        "skills": skill_slugs,
+        "steps": [
+            {
+                "prompt": s.prompt,
+                "answer": s.answer,
+                "skills": step_skills.get(s.pk) or skill_slugs,
+                "hints": s.hints,
+            }
+            for s in steps
+        ],
+    }
+
+
+@transaction.atomic
+def load_course_package(package: dict, progress: Progress | None = None) -> Course:
+    """Create or update a course from a package. Re-loading updates in place, matched by slugs:
+    learners' attempts and mastery are kept, and an item whose content changed gets a new version."""
+    if package.get("format") != FORMAT:
+        raise ContentError(f"unsupported package format {package.get('format')!r}; expected {FORMAT!r}")
+    meta = package["course"]
+    course, _ = Course.objects.update_or_create(
+        slug=meta["slug"],
+        defaults={
+            "title": meta["title"],
+            "description": meta.get("description", ""),
+            "language": meta.get("language", "en"),
+        },
+    )
+    skills = _load_skills(course, package["skills"])
+    _load_items(course, package["items"], skills, progress)
+    return course
+
+
+def _load_skills(course: Course, skill_rows: list[dict]) -> dict[str, Skill]:
+    edges = [(req, row["slug"]) for row in skill_rows for req in row.get("requires", [])]
+    order = graph.topological_order([row["slug"] for row in skill_rows], edges)
+    position = {slug: i for i, slug in enumerate(order)}
+    skills = {}
+    for row in skill_rows:
+        bkt = row.get("bkt") or {}
+        skills[row["slug"]], _ = Skill.objects.update_or_create(
+            course=course,
+            slug=row["slug"],
+            defaults={
+                "name": row["name"],
+                "description": row.get("description", ""),
+                "position": position[row["slug"]],
+                **{field: bkt[field] for field in BKT_FIELDS if field in bkt},
+            },
+        )
+    Prerequisite.objects.filter(skill__course=course).delete()
+    Prerequisite.objects.bulk_create(
+        Prerequisite(prerequisite=skills[before], skill=skills[after]) for before, after in edges
+    )
+    return skills
+
+
+def _load_items(course: Course, item_rows: list[dict], skills: dict[str, Skill], progress: Progress | None):
+    existing = {item.slug: item for item in course.items.prefetch_related("steps")}
+    new_rows = [row for row in item_rows if row["slug"] not in existing]
+    items = Item.objects.bulk_create(Item(course=course, slug=r["slug"], **_item_fields(r)) for r in new_rows)
+    existing.update({item.slug: item for item in items})
+    fresh = {item.slug for item in items}
+    for done, row in enumerate(item_rows, 1):
+        item = existing[row["slug"]]
+        if item.slug not in fresh:
+            _update_item(item, row)
+        if progress and (done % 500 == 0 or done == len(item_rows)):
+            progress(done, len(item_rows))
+    new_steps = [
+        Step(item=existing[row["slug"]], position=i, **_step_fields(step))
+        for row in new_rows
+        for i, step in enumerate(row["steps"])
+    ]
+    Step.objects.bulk_create(new_steps, batch_size=2000)
+    _tag_skills(course, item_rows, existing, skills)
+
+
+def _update_item(item: Item, row: dict):
+    """Update an existing item in place; steps are matched by position."""
+    fields = _item_fields(row)
+    steps = list(item.steps.all())
+    changed = any(getattr(item, k) != v for k, v in fields.items()) or len(steps) != len(row["steps"])
+    for step, step_row in zip(steps, row["steps"], strict=False):
+        step_fields = _step_fields(step_row)
+        if any(getattr(step, k) != v for k, v in step_fields.items()):
+            changed = True
+            Step.objects.filter(pk=step.pk).update(**step_fields)
+    surplus = steps[len(row["steps"]):]
+    if any(step.attempts.exists() for step in surplus):
+        raise ContentError(f"item '{item.slug}': the package drops steps that learners have answered")
+    Step.objects.filter(pk__in=[s.pk for s in surplus]).delete()
+    Step.objects.bulk_create(
+        Step(item=item, position=i, **_step_fields(s)) for i, s in enumerate(row["steps"]) if i >= len(steps)
+    )
+    if changed:
+        Item.objects.filter(pk=item.pk).update(**fields, version=item.version + 1)
+
+
+def _tag_skills(course: Course, item_rows: list[dict], items: dict[str, Item], skills: dict[str, Skill]):
+    """Replace the item and step skill tags of every item in the package."""
+    item_ids = [items[row["slug"]].pk for row in item_rows]
+    ItemSkill.objects.filter(item_id__in=item_ids).delete()
+    ItemSkill.objects.bulk_create(
+        (ItemSkill(item=items[row["slug"]], skill=skills[slug]) for row in item_rows for slug in row["skills"]),
+        batch_size=5000,
+    )
+    steps = {(s.item_id, s.position): s.pk for s in Step.objects.filter(item_id__in=item_ids)}
+    StepSkill = Step.skills.through
+    StepSkill.objects.filter(step_id__in=steps.values()).delete()
+    StepSkill.objects.bulk_create(
+        (
+            StepSkill(step_id=steps[(items[row["slug"]].pk, i)], skill=skills[slug])
+            for row in item_rows
+            for i, step in enumerate(row["steps"])
+            for slug in step.get("skills") or row["skills"]
+        ),
+        batch_size=5000,
+    )
+
+
+def export_course_package(course: Course) -> dict:
+    """The course as a normalised package dict, ready for write_package."""
+    skills = list(course.skills.prefetch_related("requires__prerequisite"))
+    item_skills: dict[int, list[str]] = {}
+    for item_id, slug in ItemSkill.objects.filter(item__course=course).values_list("item_id", "skill__slug"):
+        item_skills.setdefault(item_id, []).append(slug)
+    step_skills: dict[int, list[str]] = {}
+    for step_id, slug in Step.skills.through.objects.filter(step__item__course=course).values_list(
+        "step_id", "skill__slug"
+    ):
+        step_skills.setdefault(step_id, []).append(slug)
+    return {
+        "format": FORMAT,
+        "course": {
+            "slug": course.slug,
+            "title": course.title,
+            "description": course.description,
+            "language": course.language,
+        },
+        "skills": [
+            {
+                "slug": s.slug,
+                "name": s.name,
+                "description": s.description,
+                "requires": [edge.prerequisite.slug for edge in s.requires.all()],
+                "bkt": {field: getattr(s, field) for field in BKT_FIELDS},
+            }
+            for s in skills
+        ],
+        "items": [
+            _item_as_package(item, item_skills.get(item.pk, []), list(item.steps.all()), step_skills)
+            for item in course.items.prefetch_related("steps").order_by("slug")
+        ],
+    }
+
+
+def add_prerequisite(prerequisite: Skill, skill: Skill) -> Prerequisite:
+    """Add an edge to the skill graph, refusing one that would close a cycle (the cycle is named)."""
+    if prerequisite.course_id != skill.course_id:
+        raise ContentError("a prerequisite must belong to the same course")
+    edges = list(
+        Prerequisite.objects.filter(skill__course=skill.course_id).values_list(
+            "prerequisite__slug", "skill__slug"
+        )
+    )
+    cycle = graph.find_cycle([], edges + [(prerequisite.slug, skill.slug)])
+    if cycle:
+        raise ContentError("this prerequisite would create a cycle: " + " -> ".join(cycle))
+    return Prerequisite.objects.get_or_create(prerequisite=prerequisite, skill=skill)[0]

@@ -1,0 +1,1 @@
+"""The knowledge-tracing engine. Pure numerical code: no Django imports, usable as a library."""

@@ -1,0 +1,110 @@
+"""People, classes and the practice log."""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        LEARNER = "learner", "Learner"
+        TEACHER = "teacher", "Teacher"
+        RESEARCHER = "researcher", "Researcher"
+        ADMIN = "admin", "Admin"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.LEARNER)
+
+    @property
+    def is_teacher(self) -> bool:
+        return self.role == self.Role.TEACHER
+
+    @property
+    def is_admin_role(self) -> bool:
+        return self.role == self.Role.ADMIN or self.is_superuser
+
+
+class Classroom(models.Model):
+    name = models.CharField(max_length=200)
+    course = models.ForeignKey("knowledge.Course", on_delete=models.PROTECT, related_name="classrooms")
+    teacher = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="classrooms")
+    join_code = models.CharField(max_length=12, unique=True)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    learners = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Enrollment", related_name="classes")
+
+    def __str__(self):
+        return self.name
+
+
+class Enrollment(models.Model):
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="enrollments")
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["classroom", "learner"], name="enrollment_unique")]
+
+
+class PracticeSession(models.Model):
+    """A learner practising one course. It remembers where the learner is: the current item, the step
+    within it, and how many hint rungs they have seen on that step."""
+
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
+    course = models.ForeignKey("knowledge.Course", on_delete=models.CASCADE, related_name="sessions")
+    classroom = models.ForeignKey(Classroom, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    current_item = models.ForeignKey("knowledge.Item", null=True, blank=True, on_delete=models.SET_NULL)
+    current_step = models.PositiveIntegerField(default=0)
+    hint_level = models.PositiveIntegerField(default=0)
+    selection_reason = models.CharField(max_length=300, blank=True)
+    item_started_at = models.DateTimeField(null=True, blank=True)
+    items_completed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["learner", "-started_at"])]
+
+
+class Attempt(models.Model):
+    """One answer to one step. `first_action` marks the attempt that counted for mastery."""
+
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attempts")
+    session = models.ForeignKey(PracticeSession, on_delete=models.CASCADE, related_name="attempts")
+    item = models.ForeignKey("knowledge.Item", on_delete=models.CASCADE, related_name="attempts")
+    step = models.ForeignKey("knowledge.Step", on_delete=models.CASCADE, related_name="attempts")
+    raw_answer = models.CharField(max_length=200)
+    normalized_answer = models.CharField(max_length=400, blank=True)
+    correct = models.BooleanField()
+    feedback = models.CharField(max_length=300, blank=True)
+    hint_level = models.PositiveIntegerField(help_text="Hint rungs seen on this step before answering.")
+    first_action = models.BooleanField()
+    mastery_change = models.JSONField(default=dict, blank=True, help_text="{skill slug: [before, after]}")
+    client_key = models.CharField(max_length=64, help_text="Client idempotency key.")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When the step was shown.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["learner", "client_key"], name="attempt_idempotency")]
+        indexes = [models.Index(fields=["learner", "created_at"]), models.Index(fields=["session", "created_at"])]
+
+
+class HintTurn(models.Model):
+    """One hint shown to a learner (an authored rung now; tutor-model turns later)."""
+
+    class Source(models.TextChoices):
+        AUTHORED = "authored", "Authored ladder"
+
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hint_turns")
+    session = models.ForeignKey(PracticeSession, on_delete=models.CASCADE, related_name="hint_turns")
+    step = models.ForeignKey("knowledge.Step", on_delete=models.CASCADE, related_name="hint_turns")
+    level = models.PositiveIntegerField(help_text="1 for the first rung.")
+    kind = models.CharField(max_length=16)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.AUTHORED)
+    text = models.TextField()
+    first_action = models.BooleanField(default=False)
+    mastery_change = models.JSONField(default=dict, blank=True)
+    client_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["learner", "client_key"], name="hint_idempotency")]

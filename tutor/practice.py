@@ -1,0 +1,439 @@
+"""The practice loop as plain functions: start a session, serve an item, grade an attempt, give a hint.
+
+Every state change happens inside one transaction with the session row locked, so a double click or a
+retried request never records an answer twice: each attempt and hint carries the client's idempotency
+key, and a repeated key returns the original result. Nothing here waits for a worker or a model.
+Mastery follows the Cognitive Tutor convention: only the first action on a step is evidence (a hint
+requested before answering counts as an error), later tries on the same step are logged but not counted.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from knowledge.models import Course, Item, MasteryState, Skill, Step
+from knowledge.tracing.bkt import BKTParams, mastery_after
+from tutor import access, grading, scheduling
+from tutor.consumers import publish_mastery_change
+from tutor.models import Attempt, HintTurn, PracticeSession, User
+
+
+class PracticeError(Exception):
+    """A request the loop refuses; `status` is the HTTP status that fits, the message says what to do."""
+
+    status = 400
+
+
+class NotFound(PracticeError):
+    status = 404
+
+
+class Conflict(PracticeError):
+    status = 409
+
+
+@dataclass
+class AttemptResult:
+    attempt_id: int
+    correct: bool
+    feedback: str
+    mastery_change: dict[str, list[float]]
+    step_complete: bool
+    item_complete: bool
+    replayed: bool = False
+
+
+@dataclass
+class HintResult:
+    level: int
+    total: int
+    kind: str
+    text: str
+    has_answer: bool
+    mastery_change: dict[str, list[float]] = field(default_factory=dict)
+    replayed: bool = False
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def course_mastery(learner: User, course: Course) -> list[dict]:
+    """Every skill of the course in prerequisite order with the learner's P(known) (the prior if unseen)."""
+    states = {m.skill_id: m for m in MasteryState.objects.filter(learner=learner, skill__course=course)}
+    rows = []
+    for skill in course.skills.all():
+        state = states.get(skill.pk)
+        p_known = state.p_known if state else skill.p_init
+        rows.append(
+            {
+                "skill_id": skill.pk,
+                "slug": skill.slug,
+                "name": skill.name,
+                "p_known": p_known,
+                "mastered": p_known >= scheduling.MASTERY_THRESHOLD,
+                "observations": state.observations if state else 0,
+                "correct": state.correct if state else 0,
+            }
+        )
+    return rows
+
+
+def current_step(session: PracticeSession) -> Step | None:
+    if session.current_item_id is None:
+        return None
+    return Step.objects.filter(item_id=session.current_item_id, position=session.current_step).first()
+
+
+def problem_state(session: PracticeSession) -> dict:
+    """What the learner sees now: the item, the steps done, the current step and the hints shown.
+    Never includes an answer spec beyond the choices of a multiple-choice step."""
+    item = session.current_item
+    if item is None:
+        return {"session_id": session.pk, "item": None, "reason": session.selection_reason}
+    steps = list(item.steps.all())
+    step = steps[session.current_step]
+    return {
+        "session_id": session.pk,
+        "reason": session.selection_reason,
+        "items_completed": session.items_completed,
+        "item": {"id": item.pk, "title": item.title, "body": item.body, "version": item.version},
+        "steps_done": [
+            {"position": s.position, "prompt": s.prompt, "answer": grading.canonical_answer(s.answer)}
+            for s in steps[: session.current_step]
+        ],
+        "step": {
+            "id": step.pk,
+            "position": step.position,
+            "count": len(steps),
+            "prompt": step.prompt,
+            "answer_type": step.answer_type,
+            "choices": step.answer.get("choices") if step.answer_type == "choice" else None,
+        },
+        "hints": [_rung(step, level) for level in range(1, session.hint_level + 1)],
+        "hints_total": len(step.hints),
+    }
+
+
+def _rung(step: Step, level: int) -> dict:
+    rung = step.hints[level - 1]
+    return {"level": level, "kind": rung["kind"], "text": rung["text"], "has_answer": "answer" in rung}
+
+
+# --- the loop -----------------------------------------------------------------------------------
+
+
+def start_session(learner: User, course_id: int, now: datetime | None = None) -> PracticeSession:
+    """Resume the learner's open session on the course, or start one with a first item chosen."""
+    now = now or timezone.now()
+    course = access.courses_for(learner).filter(pk=course_id).first()
+    if course is None or learner.role != User.Role.LEARNER:
+        raise NotFound("No such course among your classes.")
+    with transaction.atomic():
+        session = (
+            PracticeSession.objects.select_for_update()
+            .filter(learner=learner, course=course, ended_at__isnull=True)
+            .order_by("-started_at")
+            .first()
+        )
+        if session is None:
+            classroom = access.classrooms_for(learner).filter(course=course).first()
+            session = PracticeSession.objects.create(
+                learner=learner, course=course, classroom=classroom, started_at=now
+            )
+        if session.current_item_id is None:
+            _serve_next_item(session, now)
+            session.save()
+    return session
+
+
+def end_session(learner: User, session_id: int, now: datetime | None = None) -> PracticeSession:
+    session = _own_session(learner, session_id)
+    if session.ended_at is None:
+        session.ended_at = now or timezone.now()
+        session.save(update_fields=["ended_at"])
+    return session
+
+
+def submit_attempt(
+    learner: User, session_id: int, step_id: int, answer: str, client_key: str, now: datetime | None = None
+) -> AttemptResult:
+    """Grade an answer to the current step, update mastery on a first action, move on when correct."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            session = _locked_session(learner, session_id)
+            earlier = Attempt.objects.filter(learner=learner, client_key=client_key).first()
+            if earlier is not None:
+                return _replay_attempt(earlier, step_id, answer)
+            _ensure_open(session)
+            step = _expect_step(session, step_id)
+            try:
+                grade = grading.grade(step.answer, answer)
+            except grading.AnswerFormatError as exc:
+                raise PracticeError(str(exc)) from exc
+            first_action = _is_first_action(session, step)
+            change = _observe(learner, step, grade.correct, now) if first_action else {}
+            attempt = Attempt.objects.create(
+                learner=learner,
+                session=session,
+                item_id=step.item_id,
+                step=step,
+                raw_answer=answer,
+                normalized_answer=grade.normalized[:400],
+                correct=grade.correct,
+                feedback=grade.feedback[:300],
+                hint_level=session.hint_level,
+                first_action=first_action,
+                mastery_change=change,
+                client_key=client_key,
+                started_at=session.item_started_at,
+                created_at=now,
+            )
+            item_complete = False
+            if grade.correct:
+                item_complete = _advance(session, step, now)
+            session.save()
+            transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer with its result.
+        earlier = Attempt.objects.filter(learner=learner, client_key=client_key).first()
+        if earlier is None:
+            raise
+        return _replay_attempt(earlier, step_id, answer)
+    return AttemptResult(
+        attempt_id=attempt.pk,
+        correct=grade.correct,
+        feedback=grade.feedback,
+        mastery_change=change,
+        step_complete=grade.correct,
+        item_complete=item_complete,
+    )
+
+
+def request_hint(
+    learner: User, session_id: int, step_id: int, client_key: str, now: datetime | None = None
+) -> HintResult:
+    """Show the next rung of the current step's authored hint ladder."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = _locked_session(learner, session_id)
+        earlier = HintTurn.objects.filter(learner=learner, client_key=client_key).first()
+        if earlier is not None:
+            if earlier.step_id != step_id:
+                raise Conflict("This idempotency key was already used for another hint request.")
+            return _hint_result(earlier, replayed=True)
+        _ensure_open(session)
+        step = _expect_step(session, step_id)
+        if session.hint_level >= len(step.hints):
+            raise Conflict("There are no more hints for this step.")
+        first_action = _is_first_action(session, step)
+        change = _observe(learner, step, False, now) if first_action else {}
+        session.hint_level += 1
+        rung = step.hints[session.hint_level - 1]
+        turn = HintTurn.objects.create(
+            learner=learner,
+            session=session,
+            step=step,
+            level=session.hint_level,
+            kind=rung["kind"],
+            text=rung["text"],
+            first_action=first_action,
+            mastery_change=change,
+            client_key=client_key,
+            created_at=now,
+        )
+        session.save(update_fields=["hint_level"])
+        transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
+    return _hint_result(turn)
+
+
+def check_scaffold(learner: User, session_id: int, step_id: int, level: int, answer: str) -> grading.Grade:
+    """Grade an answer to a scaffold sub-question the learner has been shown. It is practice within the
+    hint, so it changes no mastery."""
+    session = _own_session(learner, session_id)
+    step = _expect_step(session, step_id)
+    if not 1 <= level <= session.hint_level or "answer" not in step.hints[level - 1]:
+        raise NotFound("No such scaffold question has been shown on this step.")
+    try:
+        return grading.grade(step.hints[level - 1]["answer"], answer)
+    except grading.AnswerFormatError as exc:
+        raise PracticeError(str(exc)) from exc
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _own_session(learner: User, session_id: int) -> PracticeSession:
+    session = PracticeSession.objects.filter(pk=session_id, learner=learner).first()
+    if session is None:
+        raise NotFound("No such practice session of yours.")
+    return session
+
+
+def _locked_session(learner: User, session_id: int) -> PracticeSession:
+    session = PracticeSession.objects.select_for_update().filter(pk=session_id, learner=learner).first()
+    if session is None:
+        raise NotFound("No such practice session of yours.")
+    return session
+
+
+def _ensure_open(session: PracticeSession):
+    if session.ended_at is not None:
+        raise Conflict("This practice session has ended; start a new one.")
+
+
+def _expect_step(session: PracticeSession, step_id: int) -> Step:
+    step = current_step(session)
+    if step is None or step.pk != step_id:
+        raise Conflict("That is not the step you are on; reload the problem to continue.")
+    return step
+
+
+def _is_first_action(session: PracticeSession, step: Step) -> bool:
+    return session.hint_level == 0 and not Attempt.objects.filter(
+        session=session, step=step, created_at__gte=session.item_started_at
+    ).exists()
+
+
+def _observe(learner: User, step: Step, correct: bool, now: datetime) -> dict[str, list[float]]:
+    """The online BKT update of each skill the step exercises: {skill slug: [before, after]}."""
+    skills = list(step.skills.all()) or list(step.item.skills.all())
+    change = {}
+    for skill in skills:
+        state = MasteryState.objects.select_for_update().filter(learner=learner, skill=skill).first()
+        if state is None:
+            state = MasteryState(learner=learner, skill=skill, p_known=skill.p_init)
+        before = state.p_known
+        state.p_known = mastery_after(before, correct, _params(skill))
+        state.observations += 1
+        state.correct += int(correct)
+        state.updated_at = now
+        if state.mastered_at is None and state.p_known >= scheduling.MASTERY_THRESHOLD:
+            state.mastered_at = now
+        state.save()
+        change[skill.slug] = [round(before, 6), round(state.p_known, 6)]
+    return change
+
+
+def _params(skill: Skill) -> BKTParams:
+    return BKTParams(skill.p_init, skill.p_learn, skill.p_guess, skill.p_slip, skill.p_forget)
+
+
+def _advance(session: PracticeSession, step: Step, now: datetime) -> bool:
+    """Move past a correctly answered step; returns True when that finished the item."""
+    session.hint_level = 0
+    if step.item.steps.filter(position__gt=step.position).exists():
+        session.current_step = step.position + 1
+        return False
+    session.items_completed += 1
+    _serve_next_item(session, now)
+    return True
+
+
+def _serve_next_item(session: PracticeSession, now: datetime):
+    choice = scheduling.least_mastered_on_frontier(_learner_view(session))
+    session.current_item_id = choice.item_id if choice else None
+    session.selection_reason = choice.reason if choice else "This course has no items yet."
+    session.current_step = 0
+    session.hint_level = 0
+    session.item_started_at = now
+
+
+def _learner_view(session: PracticeSession) -> scheduling.LearnerView:
+    course, learner = session.course, session.learner
+    skills = list(course.skills.prefetch_related("requires"))
+    mastery = {s.pk: s.p_init for s in skills}
+    mastery.update(
+        MasteryState.objects.filter(learner=learner, skill__course=course).values_list("skill_id", "p_known")
+    )
+    item_skills: dict[int, set[int]] = {}
+    for item_id, skill_id in Item.skills.through.objects.filter(item__course=course).values_list(
+        "item_id", "skill_id"
+    ):
+        item_skills.setdefault(item_id, set()).add(skill_id)
+    history = Attempt.objects.filter(learner=learner, item__course=course).order_by("-created_at")
+    recent = list(dict.fromkeys(history.values_list("item_id", flat=True)[:200]))
+    return scheduling.LearnerView(
+        skills=[
+            scheduling.SkillInfo(
+                id=s.pk,
+                name=s.name,
+                position=s.position,
+                requires=frozenset(edge.prerequisite_id for edge in s.requires.all()),
+            )
+            for s in skills
+        ],
+        items=[
+            scheduling.ItemInfo(id=item_id, skills=frozenset(skill_ids), difficulty=difficulty)
+            for item_id, difficulty in course.items.values_list("pk", "difficulty")
+            if (skill_ids := item_skills.get(item_id))
+        ],
+        mastery=mastery,
+        recent_items=recent,
+        seen_items=set(history.values_list("item_id", flat=True).distinct()),
+    )
+
+
+def _replay_attempt(attempt: Attempt, step_id: int, answer: str) -> AttemptResult:
+    if attempt.step_id != step_id or attempt.raw_answer != answer:
+        raise Conflict("This idempotency key was already used for a different answer.")
+    last_step = not Step.objects.filter(item_id=attempt.item_id, position__gt=attempt.step.position).exists()
+    return AttemptResult(
+        attempt_id=attempt.pk,
+        correct=attempt.correct,
+        feedback=attempt.feedback,
+        mastery_change=attempt.mastery_change,
+        step_complete=attempt.correct,
+        item_complete=attempt.correct and last_step,
+        replayed=True,
+    )
+
+
+def _hint_result(turn: HintTurn, replayed: bool = False) -> HintResult:
+    return HintResult(
+        level=turn.level,
+        total=len(turn.step.hints),
+        kind=turn.kind,
+        text=turn.text,
+        has_answer="answer" in turn.step.hints[turn.level - 1],
+        mastery_change=turn.mastery_change,
+        replayed=replayed,
+    )
+
+
+def replay_mastery(learner: User, course: Course) -> dict[str, float]:
+    """Recompute the learner's mastery of every skill from the log of first actions, with the skills'
+    current parameters (after a refit, or to repair state). Returns {skill slug: P(known)}."""
+    skills = {s.slug: s for s in course.skills.all()}
+    events = [
+        (a.created_at, a.pk, a.correct, a.mastery_change)
+        for a in Attempt.objects.filter(learner=learner, item__course=course, first_action=True)
+    ] + [
+        (h.created_at, h.pk, False, h.mastery_change)
+        for h in HintTurn.objects.filter(learner=learner, step__item__course=course, first_action=True)
+    ]
+    p_known = {slug: skill.p_init for slug, skill in skills.items()}
+    counts = {slug: [0, 0] for slug in skills}
+    last_seen = {}
+    for created_at, _, correct, change in sorted(events, key=lambda e: (e[0], e[1])):
+        for slug in change:
+            if slug in skills:
+                p_known[slug] = mastery_after(p_known[slug], correct, _params(skills[slug]))
+                counts[slug][0] += 1
+                counts[slug][1] += int(correct)
+                last_seen[slug] = created_at
+    with transaction.atomic():
+        for slug, when in last_seen.items():
+            MasteryState.objects.update_or_create(
+                learner=learner,
+                skill=skills[slug],
+                defaults={
+                    "p_known": p_known[slug],
+                    "observations": counts[slug][0],
+                    "correct": counts[slug][1],
+                    "updated_at": when,
+                },
+            )
+    return {slug: p_known[slug] for slug in last_seen}

@@ -1,0 +1,127 @@
+"""Server-rendered pages. Thin: they read through tutor.access and act through tutor.practice."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from knowledge.models import Course
+from tutor import access, practice, reports
+from tutor.classrooms import join_classroom
+from tutor.models import User
+
+
+def role_required(*roles):
+    def decorator(view):
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if request.user.role not in roles and not request.user.is_admin_role:
+                return HttpResponseForbidden("This page is not for your account.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@login_required
+def home(request):
+    destination = {
+        User.Role.LEARNER: "learn",
+        User.Role.TEACHER: "teach",
+        User.Role.RESEARCHER: "research",
+    }.get(request.user.role, "admin:index")
+    return redirect(destination)
+
+
+@role_required(User.Role.LEARNER)
+def learn(request):
+    courses = [
+        {"course": course, "skills": practice.course_mastery(request.user, course)}
+        for course in access.courses_for(request.user)
+    ]
+    for entry in courses:
+        skills = entry["skills"]
+        entry["mastered"] = sum(s["mastered"] for s in skills)
+        entry["mean"] = sum(s["p_known"] for s in skills) / len(skills) if skills else 0
+    return render(request, "tutor/learn.html", {"courses": courses})
+
+
+@require_POST
+@role_required(User.Role.LEARNER)
+def join(request):
+    classroom = join_classroom(request.user, request.POST.get("join_code", ""))
+    if classroom is None:
+        messages.error(request, "No open class has that join code. Check it with your teacher.")
+    else:
+        messages.success(request, f"You joined {classroom.name}.")
+    return redirect("learn")
+
+
+@role_required(User.Role.LEARNER)
+def course_page(request, course_id: int):
+    course = _get_or_404(access.courses_for(request.user), course_id)
+    skills = practice.course_mastery(request.user, course)
+    return render(request, "tutor/course.html", {"course": course, "skills": skills})
+
+
+@require_POST
+@role_required(User.Role.LEARNER)
+def start_practice(request, course_id: int):
+    try:
+        session = practice.start_session(request.user, course_id)
+    except practice.NotFound as exc:
+        raise Http404(str(exc)) from exc
+    return redirect("practice", session_id=session.pk)
+
+
+@role_required(User.Role.LEARNER)
+def practice_page(request, session_id: int):
+    return render(request, "tutor/practice.html", _practice_context(request, session_id))
+
+
+@role_required(User.Role.LEARNER)
+def practice_fragment(request, session_id: int):
+    """The problem panel alone, fetched by the page's script after each step."""
+    return render(request, "tutor/_problem.html", _practice_context(request, session_id))
+
+
+def _practice_context(request, session_id: int) -> dict:
+    session = _get_or_404(access.sessions_for(request.user).filter(learner=request.user), session_id)
+    state = practice.problem_state(session)
+    step_skills = set()
+    if state["item"]:
+        step = practice.current_step(session)
+        step_skills = {s.slug for s in step.skills.all()} or {s.slug for s in step.item.skills.all()}
+    skills = practice.course_mastery(request.user, session.course)
+    return {
+        "session": session,
+        "state": state,
+        "focus_skills": [s for s in skills if s["slug"] in step_skills],
+        "skills": skills,
+    }
+
+
+@role_required(User.Role.TEACHER)
+def teach(request):
+    classrooms = access.classrooms_for(request.user).select_related("course").order_by("name")
+    return render(request, "tutor/teach.html", {"classrooms": classrooms})
+
+
+@role_required(User.Role.TEACHER)
+def classroom_page(request, classroom_id: int):
+    classroom = _get_or_404(access.classrooms_for(request.user).select_related("course"), classroom_id)
+    return render(request, "tutor/classroom.html", {"classroom": classroom, **reports.class_overview(classroom)})
+
+
+@role_required(User.Role.RESEARCHER)
+def research(request):
+    return render(request, "tutor/research.html", {"courses": Course.objects.none()})
+
+
+def _get_or_404(queryset, pk: int):
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise Http404("Not found among yours.")
+    return obj
