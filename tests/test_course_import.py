@@ -116,6 +116,8 @@ def test_import_course_reports_errors_with_file_and_item(db, tmp_path):
 
 def test_a_prerequisite_that_closes_a_cycle_is_refused_with_the_cycle_named(course):
     add, equations = Skill.objects.get(slug="add"), Skill.objects.get(slug="equations")
-    with pytest.raises(ContentError, match="equations -> add -> multiply -> equations"):
+    with pytest.raises(ContentError) as error:
         add_prerequisite(equations, add)
+    cycle = str(error.value).split(": ", 1)[1].split(" -> ")
+    assert cycle[0] == cycle[-1] and sorted(cycle[:-1]) == ["add", "equations", "multiply"]
     assert not Prerequisite.objects.filter(prerequisite=equations).exists()

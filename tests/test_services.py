@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 
 from knowledge.models import MasteryState
@@ -100,6 +100,7 @@ def test_a_learners_open_page_hears_their_mastery_change_over_the_channel_layer(
         await sync_to_async(practice.submit_attempt)(alice, session.pk, step.pk, str(step.answer["value"]), "ws-1")
         message = await socket.receive_json_from(timeout=10)
         await socket.disconnect()
+        await sync_to_async(connections.close_all)()  # the helper thread's connection, before teardown
         return message
 
     message = asyncio.run(scenario())
@@ -112,6 +113,7 @@ def test_an_anonymous_websocket_is_refused(transactional_db):
     async def scenario():
         socket = WebsocketCommunicator(application, "/ws/mastery/", headers=[(b"origin", b"http://127.0.0.1")])
         connected, _ = await socket.connect(timeout=10)
+        await sync_to_async(connections.close_all)()
         return connected
 
     assert asyncio.run(scenario()) is False

@@ -229,7 +229,7 @@ class _Token:
 def _split_letters(word: str, variables: frozenset | None) -> list[_Token]:
     """Split a run of letters ("2xy", "sinx", "pi") into names, longest match first. With
     ``variables=None`` (reading a spec's value without declared variables) every other letter is a variable;
-    otherwise letters that are not declared are grouped into 'unknown' words."""
+    otherwise a run with a letter that is not declared is one 'unknown' word ("y", "system")."""
     names = [(name, "var") for name in variables or ()]
     names += [(name, "func") for name in _FUNCTIONS] + [(name, "const") for name in _CONSTANTS]
     names.sort(key=lambda n: -len(n[0]))  # stable: a declared variable wins over a same-length name
@@ -243,12 +243,9 @@ def _split_letters(word: str, variables: frozenset | None) -> list[_Token]:
                 i += len(name)
                 break
         else:
-            if variables is None:
-                tokens.append(_Token("var", word[i]))
-            elif tokens and tokens[-1].kind == "unknown":
-                tokens[-1] = _Token("unknown", tokens[-1].text + word[i])
-            else:
-                tokens.append(_Token("unknown", word[i]))
+            if variables is not None:
+                return [_Token("unknown", word)]
+            tokens.append(_Token("var", word[i]))
             i += 1
     return tokens
 
@@ -431,7 +428,7 @@ def _power(base: sympy.Expr, exponent: sympy.Expr) -> sympy.Expr:
         if size is None or size > MAX_EXPONENT:
             raise AnswerFormatError(f"That exponent is too large; exponents can be at most {MAX_EXPONENT}.")
         if base.is_Rational and exponent.is_Rational:
-            bits = abs(base.p).bit_length() + base.q.bit_length()
+            bits = abs(base.p).bit_length() + base.q.bit_length() - 1
             if not exponent.is_Integer and bits > MAX_ROOT_BASE_BITS:
                 raise AnswerFormatError("That number is too large to take a root of.")
             if bits * math.ceil(abs(exponent)) > MAX_NUMBER_BITS:
@@ -476,7 +473,7 @@ _MP_FUNCTIONS = {
     sympy.sin: _MP.sin, sympy.cos: _MP.cos, sympy.tan: _MP.tan, sympy.log: _MP.log,
     sympy.exp: _MP.exp, sympy.Abs: abs,
 }
-_POINTS = 8  # points tried per comparison
+_POINTS = 12  # points tried per comparison
 _MIN_POINTS = 3  # points where both sides must be defined before calling them equivalent
 _SEED = 20240611
 
@@ -532,14 +529,15 @@ def _magnitude(constant: sympy.Expr) -> float | None:
 
 
 def _points(symbols: list) -> list[dict]:
-    """Fixed pseudo-random points; all variables positive at the first, all negative at the second (so that
-    sqrt(x^2) and x differ), mixed signs after that. Values are short decimals away from 0 and +-1."""
+    """Fixed pseudo-random points: all variables positive at the first four (where log and sqrt are real),
+    all negative at the next two (so that sqrt(x^2) and x differ), mixed signs after that. Values are short
+    decimals away from 0 and +-1."""
     rng = random.Random(_SEED)
     points = []
     for i in range(_POINTS):
         point = {}
         for symbol in symbols:
-            sign = 1 if i == 0 else -1 if i == 1 else rng.choice((1, -1))
+            sign = 1 if i < 4 else -1 if i < 6 else rng.choice((1, -1))
             point[symbol] = _MP.mpf(sign * round(rng.uniform(0.3, 2.7), 4))
         points.append(point)
     return points
@@ -549,15 +547,22 @@ def _close(a, b) -> bool:
     return abs(a - b) <= _MP.mpf("1e-12") * max(abs(a), abs(b), _MP.mpf("1e-3"))
 
 
+def _real(value) -> bool:
+    return abs(_MP.im(value)) <= _MP.mpf("1e-20") * max(abs(value), 1)
+
+
 def _values(f: sympy.Expr, g: sympy.Expr) -> list[tuple]:
-    """(f, g) at the points where both are defined."""
+    """(f, g) at the points where both are defined and real. Points where either is not real are left out,
+    so that log(x^3) and 3 log(x) agree (they do wherever they are real) while sqrt(x^2) and x do not."""
     symbols = sorted(f.free_symbols | g.free_symbols, key=lambda s: s.name)
     pairs = []
     for point in _points(symbols):
         try:
-            pairs.append((_evaluate(f, point), _evaluate(g, point)))
+            pair = (_evaluate(f, point), _evaluate(g, point))
         except (_Undefined, ZeroDivisionError, ValueError):
             continue
+        if _real(pair[0]) and _real(pair[1]):
+            pairs.append(pair)
     return pairs
 
 
@@ -565,8 +570,9 @@ def _small(expr: sympy.Expr) -> bool:
     """Whether sympy's cancel is sure to be quick: few nodes and low powers."""
     nodes = list(sympy.preorder_traversal(expr))
     limit = 12 if len(expr.free_symbols) <= 2 else 6
-    return len(nodes) <= 80 and all(
-        abs(n.exp.p) <= limit and n.exp.q <= limit for n in nodes if n.is_Pow and n.exp.is_Rational)
+    # Numbers anywhere in an exponent count: cancel splits a^(x - 1000) into a^x * a^-1000 and expands.
+    exponent_numbers = [r for n in nodes if n.is_Pow for r in n.exp.atoms(sympy.Rational)]
+    return len(nodes) <= 80 and all(abs(r.p) <= limit and r.q <= limit for r in exponent_numbers)
 
 
 def _cancel(expr: sympy.Expr) -> sympy.Expr | None:

@@ -7,6 +7,7 @@ Mastery follows the Cognitive Tutor convention: only the first action on a step 
 requested before answering counts as an error), later tries on the same step are logged but not counted.
 """
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -341,38 +342,43 @@ def _serve_next_item(session: PracticeSession, now: datetime):
     session.item_started_at = now
 
 
-def _learner_view(session: PracticeSession) -> scheduling.LearnerView:
-    course, learner = session.course, session.learner
-    skills = list(course.skills.prefetch_related("requires"))
-    mastery = {s.pk: s.p_init for s in skills}
-    mastery.update(
-        MasteryState.objects.filter(learner=learner, skill__course=course).values_list("skill_id", "p_known")
-    )
+@functools.lru_cache(maxsize=16)
+def _course_structure(course_id: int, version: datetime) -> tuple[list, list]:
+    """The course's skills and items as the policy sees them. Content changes rarely, so this is
+    cached per course and `updated_at` (every package load touches it)."""
+    skills = [
+        scheduling.SkillInfo(
+            id=s.pk,
+            name=s.name,
+            position=s.position,
+            requires=frozenset(edge.prerequisite_id for edge in s.requires.all()),
+        )
+        for s in Skill.objects.filter(course_id=course_id).prefetch_related("requires")
+    ]
     item_skills: dict[int, set[int]] = {}
-    for item_id, skill_id in Item.skills.through.objects.filter(item__course=course).values_list(
+    for item_id, skill_id in Item.skills.through.objects.filter(item__course_id=course_id).values_list(
         "item_id", "skill_id"
     ):
         item_skills.setdefault(item_id, set()).add(skill_id)
-    history = Attempt.objects.filter(learner=learner, item__course=course).order_by("-created_at")
-    recent = list(dict.fromkeys(history.values_list("item_id", flat=True)[:200]))
+    items = [
+        scheduling.ItemInfo(id=item_id, skills=frozenset(item_skills[item_id]), difficulty=difficulty)
+        for item_id, difficulty in Item.objects.filter(course_id=course_id).values_list("pk", "difficulty")
+        if item_id in item_skills
+    ]
+    return skills, items
+
+
+def _learner_view(session: PracticeSession) -> scheduling.LearnerView:
+    course, learner = session.course, session.learner
+    skills, items = _course_structure(course.pk, course.updated_at)
+    mastery = dict(course.skills.values_list("pk", "p_init"))
+    mastery.update(
+        MasteryState.objects.filter(learner=learner, skill__course=course).values_list("skill_id", "p_known")
+    )
+    history = Attempt.objects.filter(learner=learner, item__course=course).order_by("-created_at", "-pk")
+    served = list(dict.fromkeys(history.values_list("item_id", flat=True)))  # most recent first, distinct
     return scheduling.LearnerView(
-        skills=[
-            scheduling.SkillInfo(
-                id=s.pk,
-                name=s.name,
-                position=s.position,
-                requires=frozenset(edge.prerequisite_id for edge in s.requires.all()),
-            )
-            for s in skills
-        ],
-        items=[
-            scheduling.ItemInfo(id=item_id, skills=frozenset(skill_ids), difficulty=difficulty)
-            for item_id, difficulty in course.items.values_list("pk", "difficulty")
-            if (skill_ids := item_skills.get(item_id))
-        ],
-        mastery=mastery,
-        recent_items=recent,
-        seen_items=set(history.values_list("item_id", flat=True).distinct()),
+        skills=skills, items=items, mastery=mastery, recent_items=served, seen_items=set(served)
     )
 
 

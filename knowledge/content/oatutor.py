@@ -4,14 +4,16 @@ OATutor (https://github.com/CAHLR/OATutor) stores one problem per JSON line: ste
 hint list of hints, scaffolds (sub-questions with their own answers) and solutions. ``read_oatutor``
 maps that onto the package structure of docs/course-format.md, so the same loader stores either.
 What cannot be imported faithfully is skipped and counted by reason in the report rather than guessed
-at. Pure Python; sympy is only reached through ``tutor.grading.validate_spec``, and answers that plain
-string checks can already decide (numbers, fractions, unconvertible LaTeX) never get that far.
+at. Pure Python. Every answer spec is checked with ``tutor.grading.validate_spec`` (imported lazily);
+numbers and fractions are recognised with Python's own parser and LaTeX that cannot be converted is
+rejected by plain string checks, so only real expressions ever reach sympy.
 
 Mapping choices worth knowing:
 - A step that cannot be imported is dropped and the rest of its problem kept; a problem left without
   steps is skipped. A scaffold whose answer cannot be imported is dropped as a rung, keeping the step.
-- Hints keep the order of the file: OATutor's ``dependencies`` only ever point back to earlier hints, so
-  the file order is already a valid climbing order. A solution becomes the ``bottom_out``, placed last.
+- Hints keep the order of the file: within a step, OATutor's ``dependencies`` only point back to earlier
+  hints (a few point into other steps; those are ignored), so the file order is already a valid climbing
+  order. A solution becomes the ``bottom_out``, placed last.
 - OATutor has no prerequisite graph, so skills get no ``requires`` (and default BKT parameters).
 - ``$$...$$`` is inline maths in OATutor, so it becomes ``$...$`` where that is unambiguous.
 """
@@ -31,13 +33,14 @@ EXAMPLES_PER_REASON = 5
 DEFAULT_PROMPT = "Answer the question above."
 NOTES = [
     "OATutor has no prerequisite graph: skills have no 'requires'.",
-    "Hint order is the file's order (OATutor dependencies only point to earlier hints).",
+    "Hint order is the file's order (within a step, OATutor dependencies only point to earlier hints).",
     "A solution hint becomes the bottom_out rung, placed last.",
     "Lesson and course names, figures and sub-hints of scaffolds are not imported.",
+    "Repeated multiple-choice options are merged into one.",
 ]
 
 
-class _Skip(Exception):
+class Unimportable(Exception):
     """This part cannot be imported faithfully; the message is the reason counted in the report."""
 
 
@@ -91,17 +94,17 @@ _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
 def _braced(text: str, start: int) -> tuple[str, int]:
     """The contents of the {...} group at ``start`` and the index after it."""
     if start >= len(text) or text[start] != "{":
-        raise _Skip("LaTeX the importer cannot convert")
+        raise Unimportable("LaTeX the importer cannot convert")
     depth = 0
     for i in range(start, len(text)):
         depth += {"{": 1, "}": -1}.get(text[i], 0)
         if depth == 0:
             return text[start + 1:i], i + 1
-    raise _Skip("LaTeX the importer cannot convert")
+    raise Unimportable("LaTeX the importer cannot convert")
 
 
 def latex_to_plain(text: str) -> str:
-    """A LaTeX answer as plain maths (``\\frac{1}{2}`` -> ``(1)/(2)``); _Skip when it cannot be."""
+    """A LaTeX answer as plain maths (``\\frac{1}{2}`` -> ``((1)/(2))``); Unimportable when it cannot be."""
     text = text.replace("$$", "").strip()
     if text.startswith("$") and text.endswith("$"):
         text = text[1:-1].strip()
@@ -131,7 +134,7 @@ def latex_to_plain(text: str) -> str:
         elif command[1:] in _FUNCTION_COMMANDS:
             out.append(command[1:])
         else:
-            raise _Skip("LaTeX the importer cannot convert")
+            raise Unimportable("LaTeX the importer cannot convert")
     return "".join(out).strip()
 
 
@@ -187,7 +190,7 @@ def _function_powers(plain: str) -> str:
             if depth == 0:
                 break
         if depth:
-            raise _Skip("answer is neither a number nor an expression")
+            raise Unimportable("answer is neither a number nor an expression")
         argument = plain[match.end():end]
         plain = f"{plain[:match.start()]}({match[1]}({argument}))^{match[2]}{plain[end + 1:]}"
     return plain
@@ -195,11 +198,11 @@ def _function_powers(plain: str) -> str:
 
 def _arithmetic_spec(answers: list) -> dict:
     if len(answers) != 1:
-        raise _Skip("several answers for an arithmetic step")
+        raise Unimportable("several answers for an arithmetic step")
     raw = answers[0]
     plain = latex_to_plain(raw)
     if not plain:
-        raise _Skip("no answer")
+        raise Unimportable("no answer")
     if plain.endswith("%") and _exact_number(plain[:-1]) is not None:
         return {"type": "numeric", "value": plain.replace(" ", ""), "percent": True}
     number = _exact_number(plain)
@@ -209,9 +212,9 @@ def _arithmetic_spec(answers: list) -> dict:
         plain = plain.replace("|", "abs(", 1).replace("|", ")", 1)
     plain = _function_powers(plain)
     if "," in plain:
-        raise _Skip("list, point or interval answer (not one expression)")
+        raise Unimportable("list, point or interval answer (not one expression)")
     if not _EXPRESSION_CHARS.match(plain) or plain.count("(") != plain.count(")"):
-        raise _Skip("answer is neither a number nor an expression")
+        raise Unimportable("answer is neither a number nor an expression")
     return {"type": "expression", "value": plain}
 
 
@@ -239,46 +242,52 @@ def _distinct_choices(choices) -> list:
 
 
 def answer_spec(answers, problem_type, answer_type, choices) -> dict:
-    """The answer spec for one OATutor step or scaffold; _Skip says why there is none."""
+    """The answer spec for one OATutor step or scaffold; Unimportable says why there is none."""
     answers = [a.strip() for a in answers or [] if isinstance(a, str) and a.strip()]
     if not answers:
-        raise _Skip("no answer")
+        raise Unimportable("no answer")
     if problem_type == "MultipleChoice":
         choices = _distinct_choices(choices)
         if not choices:
-            raise _Skip("multiple choice without choices")
+            raise Unimportable("multiple choice without choices")
         wanted = {_choice_key(a) for a in answers}
         correct = [i for i, choice in enumerate(choices) if _choice_key(choice) in wanted]
         if not correct:
-            raise _Skip("multiple-choice answer not among the choices")
+            raise Unimportable("multiple-choice answer not among the choices")
         return {"type": "choice", "choices": [display_text(c) for c in choices],
                 "correct": correct[0] if len(correct) == 1 else correct}
     if problem_type != "TextBox":
-        raise _Skip("unknown problemType")
+        raise Unimportable("unknown problemType")
     if answer_type == "arithmetic":
         return _arithmetic_spec(answers)
     if answer_type == "string":
         values = list(dict.fromkeys(_plain_text(a) for a in answers))
         return {"type": "text", "value": values[0] if len(values) == 1 else values}
-    raise _Skip("unknown answerType")
+    raise Unimportable("unknown answerType")
 
 
 def _checked(spec: dict) -> dict:
     from tutor.grading import validate_spec  # lazy: the grader is a separate module
 
     if validate_spec(spec):
-        raise _Skip(f"{spec['type']} answer refused by the grader")
+        raise Unimportable(f"{spec['type']} answer refused by the grader")
     return spec
 
 
 # ---------------------------------------------------------------- problems
+
+def _credit(source, license) -> str:
+    if source and license:
+        return f"{source} ({license})"
+    return source or license or ""
+
 
 class _Converter:
     def __init__(self):
         self.report = {
             "problems_read": 0, "items_written": 0, "steps_written": 0,
             "skipped": Counter(), "rungs_dropped": Counter(), "adjusted": Counter(),
-            "examples": defaultdict(list), "notes": NOTES,
+            "examples": defaultdict(list), "notes": list(NOTES),
         }
         self.item_slugs: set = set()
         self.skill_slugs: dict = {}  # OATutor skill id -> slug
@@ -300,20 +309,24 @@ class _Converter:
         return self.skill_slugs[skill_id]
 
     def problem(self, record: dict):
+        """The item for one OATutor problem, or None when it is skipped (and counted)."""
         problem_id = str(record.get("id", ""))
         if record.get("variabilization"):
-            return self.count("skipped", "problem: uses OATutor variabilization", problem_id)
+            self.count("skipped", "problem: uses OATutor variabilization", problem_id)
+            return None
         if not record.get("steps"):
-            return self.count("skipped", "problem: no steps", problem_id)
+            self.count("skipped", "problem: no steps", problem_id)
+            return None
         steps = []
         for raw_step in record["steps"]:
             step_id = str(raw_step.get("id", problem_id))
             try:
                 steps.append(self.step(raw_step, step_id))
-            except _Skip as skip:
+            except Unimportable as skip:
                 self.count("skipped", f"step: {skip}", step_id)
         if not steps:
-            return self.count("skipped", "problem: no importable step", problem_id)
+            self.count("skipped", "problem: no importable step", problem_id)
+            return None
         body = display_text(record.get("body") or "")
         if "##figure" in body or any("##figure" in s["prompt"] for s in steps):
             self.count("adjusted", "refers to a figure that is not imported", problem_id)
@@ -335,7 +348,7 @@ class _Converter:
         parts = [record.get("license") or "license not stated"]
         if record.get("oer"):
             parts.append(f"from {record['oer']}")
-        hint_credits = {f"{h.get('oer') or ''} {h.get('license') or ''}".strip()
+        hint_credits = {_credit(h.get("oer"), h.get("license"))
                         for step in record.get("steps", []) for h in step.get("hints", [])}
         hint_credits.discard("")
         if hint_credits:
@@ -344,10 +357,10 @@ class _Converter:
 
     def step(self, raw: dict, step_id: str) -> dict:
         if raw.get("variabilization"):
-            raise _Skip("uses OATutor variabilization")
+            raise Unimportable("uses OATutor variabilization")
         skill_ids = [s for s in raw.get("skills") or [] if isinstance(s, str) and s.strip()]
         if not skill_ids:
-            raise _Skip("no skills")
+            raise Unimportable("no skills")
         answer = _checked(answer_spec(raw.get("stepAnswer"), raw.get("problemType"),
                                       raw.get("answerType"), raw.get("choices")))
         prompt = "\n\n".join(display_text(t) for t in (raw.get("stepTitle"), raw.get("stepBody")) if t)
@@ -383,7 +396,7 @@ class _Converter:
                 try:
                     answer = _checked(answer_spec(raw.get("hintAnswer"), raw.get("problemType"),
                                                   raw.get("answerType"), raw.get("choices")))
-                except _Skip as skip:
+                except Unimportable as skip:
                     self.count("rungs_dropped", f"scaffold: {skip}", hint_id)
                     continue
                 ladder.append({"kind": "scaffold", "text": text, "answer": answer})
@@ -391,8 +404,9 @@ class _Converter:
                 solutions.append({"kind": "bottom_out", "text": text})
             else:
                 self.count("rungs_dropped", "unknown hint type", hint_id)
-        for extra in solutions[1:]:
-            self.count("rungs_dropped", "more than one solution (kept the first)", step_id)
+        if len(solutions) > 1:
+            extra = len(solutions) - 1
+            self.count("rungs_dropped", "more than one solution (kept the first)", step_id, extra)
         return ladder + solutions[:1]
 
 

@@ -7,6 +7,7 @@ and the tests all share it. Answer specs are checked by ``tutor.grading.validate
 lazily so this module loads on its own.
 """
 
+import copy
 import difflib
 import hashlib
 import io
@@ -70,7 +71,6 @@ class _Issues:
 
     def __init__(self):
         self.list = []
-        self.seen_template_issues = set()  # see _item_once_per_template
 
     def add(self, file, where, message):
         self.list.append(PackageIssue(str(file), where, message))
@@ -116,7 +116,7 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _m
 _StrictLoader.add_constructor("tag:yaml.org,2002:bool", _bool_or_text)
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _int_or_text)
 _StrictLoader.add_constructor("tag:yaml.org,2002:float", _float_or_text)
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_scalar)
 
 
 def _load_file(path: Path, shown: str, issues: _Issues):
@@ -156,8 +156,6 @@ def _load_file(path: Path, shown: str, issues: _Issues):
 def _read_files(path: Path, shown: str, issues: _Issues, stack: tuple, done: dict, out: list):
     """Append (shown name, data) for this file and, depth first, every file it includes."""
     key = path.resolve()
-    if key in stack:
-        return  # reported by the includer, which knows the loop
     data = _load_file(path, shown, issues)
     done[key] = shown
     if data is None:
@@ -179,6 +177,8 @@ def _read_files(path: Path, shown: str, issues: _Issues, stack: tuple, done: dic
             issues.add(shown, f"include '{include}'", "include loop: " + " -> ".join(loop))
         elif child_key in done:
             issues.add(shown, f"include '{include}'", f"already included as {done[child_key]}")
+        elif not child.is_file():
+            issues.add(shown, f"include '{include}'", f"file not found ({child_shown})")
         else:
             _read_files(child, child_shown, issues, chain, done, out)
 
@@ -439,7 +439,7 @@ def _step(raw: dict, where, file, item_skills, skill_slugs: set, issues: _Issues
         issues.add(file, where, f"more than one bottom_out (hints {', '.join(map(str, bottom_outs))})")
     elif bottom_outs and bottom_outs[0] != len(hints):
         issues.add(file, f"{where} hint {bottom_outs[0]}", "bottom_out must be the last rung")
-    return {"prompt": prompt, "answer": answer, "skills": skills, "hints": hints}
+    return {"prompt": prompt, "answer": copy.deepcopy(answer), "skills": skills, "hints": hints}
 
 
 def _hint(raw: dict, where, file, issues: _Issues):
@@ -456,7 +456,7 @@ def _hint(raw: dict, where, file, issues: _Issues):
         else:
             for message in _answer_problems(raw["answer"]):
                 issues.add(file, f"{where} answer", message)
-        hint["answer"] = raw.get("answer")
+        hint["answer"] = copy.deepcopy(raw.get("answer"))
     elif "answer" in raw:
         issues.add(file, where, f"only a scaffold has an 'answer', not a {kind}")
     return hint
@@ -526,75 +526,44 @@ def _number(value):
     return None
 
 
-def _compile_vars(raw_vars, where, file, issues: _Issues):
-    """[(name, kind, detail)] in order, or None after reporting the problems."""
-    if raw_vars is None:
-        return []
-    if not isinstance(raw_vars, dict):
-        issues.add(file, where, "'vars' must be a mapping of name: {int|choice|expr: ...}")
-        return None
-    compiled, names, text_vars, ok = [], set(), set(), True
-    for name, spec in raw_vars.items():
-        var_where = f"{where} var '{name}'"
-        if not isinstance(name, str) or not _VAR_NAME.match(name) or name in _FUNCTIONS \
-                or name in _KEYWORDS or name in _GLOBALS:
-            issues.add(file, var_where, "a variable name is a letter then letters, digits or '_' "
-                                        "(and not a function name)")
-            ok = False
-            continue
-        kinds = [k for k in VAR_KINDS if isinstance(spec, dict) and k in spec]
-        if len(kinds) != 1:
-            issues.add(file, var_where, "must be one of {int: [lo, hi]}, {choice: [...]}, {expr: '...'}")
-            ok = False
-            continue
-        kind = kinds[0]
-        _unknown_keys(spec, (kind, "exclude") if kind == "int" else (kind,), file, var_where, issues)
-        detail = spec[kind]
-        if kind == "int":
-            exclude = spec.get("exclude", [])
-            if not (isinstance(detail, list) and len(detail) == 2 and all(
-                    isinstance(v, int) and not isinstance(v, bool) for v in detail) and detail[0] <= detail[1]):
-                issues.add(file, var_where, "int needs [lo, hi], two integers with lo <= hi")
-                ok = False
-                continue
-            if not isinstance(exclude, list):
-                issues.add(file, var_where, "exclude must be a list of integers")
-                ok = False
-                continue
-            if detail[1] - detail[0] < len(exclude) and \
-                    set(range(detail[0], detail[1] + 1)) <= set(exclude):
-                issues.add(file, var_where, "exclude leaves no integer to draw")
-                ok = False
-                continue
-            compiled.append((name, "int", (detail[0], detail[1], set(exclude))))
-            names.add(name)
-        elif kind == "choice":
-            if not isinstance(detail, list) or not detail:
-                issues.add(file, var_where, "choice needs a non-empty list of values")
-                ok = False
-                continue
-            values = [_number(v) for v in detail]
-            if all(v is not None for v in values):
-                compiled.append((name, "choice", values))
-                names.add(name)
-            elif all(isinstance(v, str) for v in detail):
-                compiled.append((name, "choice", list(detail)))  # text, only for [[name]]
-                text_vars.add(name)
-            else:
-                issues.add(file, var_where, "choice values must be all numbers or all text")
-                ok = False
-        else:
-            if not isinstance(detail, str):
-                issues.add(file, var_where, "expr must be text like 'a + b'")
-                ok = False
-                continue
-            try:
-                compiled.append((name, "expr", _compile_expression(detail, names, text_vars)))
-                names.add(name)
-            except _TemplateProblem as exc:
-                issues.add(file, var_where, str(exc))
-                ok = False
-    return compiled if ok else None
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _compile_var(name, spec, names: set, text_vars: set):
+    """(kind, detail) for one variable; _TemplateProblem says what is wrong with it."""
+    if not isinstance(name, str) or not _VAR_NAME.match(name) or name in _GLOBALS or name in _KEYWORDS:
+        raise _TemplateProblem("a variable name is a letter, then letters, digits or '_' (not a function)")
+    kinds = [k for k in VAR_KINDS if isinstance(spec, dict) and k in spec]
+    if len(kinds) != 1:
+        raise _TemplateProblem("must be one of {int: [lo, hi]}, {choice: [...]}, {expr: '...'}")
+    kind, detail = kinds[0], spec[kinds[0]]
+    extra = set(spec) - {kind, "exclude" if kind == "int" else kind}
+    if extra:
+        raise _TemplateProblem(f"unknown key '{sorted(extra)[0]}' next to '{kind}'")
+    if kind == "int":
+        if not (isinstance(detail, list) and len(detail) == 2 and all(map(_is_int, detail))
+                and detail[0] <= detail[1]):
+            raise _TemplateProblem("int needs [lo, hi], two integers with lo <= hi")
+        exclude = spec.get("exclude", [])
+        if not isinstance(exclude, list) or not all(map(_is_int, exclude)):
+            raise _TemplateProblem("exclude must be a list of integers")
+        lo, hi = detail
+        if hi - lo + 1 <= len(exclude) and set(range(lo, hi + 1)) <= set(exclude):
+            raise _TemplateProblem("exclude leaves no integer to draw")
+        return "int", (lo, hi, set(exclude))
+    if kind == "choice":
+        if not isinstance(detail, list) or not detail:
+            raise _TemplateProblem("choice needs a non-empty list of values")
+        numbers = [_number(v) for v in detail]
+        if all(n is not None for n in numbers):
+            return "choice", numbers
+        if all(isinstance(v, str) for v in detail):
+            return "text", list(detail)  # usable only as [[name]]
+        raise _TemplateProblem("choice values must be all numbers or all text")
+    if not isinstance(detail, str):
+        raise _TemplateProblem("expr must be text like 'a + b'")
+    return "expr", _compile_expression(detail, names, text_vars)
 
 
 def _draw(variables, rng: random.Random):
@@ -607,14 +576,18 @@ def _draw(variables, rng: random.Random):
             if value in exclude:
                 return None
             values[name] = sympy.Integer(value)
-        elif kind == "choice":
+        elif kind in ("choice", "text"):
             values[name] = rng.choice(detail)
         else:
-            value = _evaluate(detail, {k: v for k, v in values.items() if not isinstance(v, str)})
+            value = _evaluate(detail, _numeric(values))
             if not isinstance(value, sympy.Expr) or not (value.is_real and value.is_finite):
                 return None  # e.g. a division by zero or the root of a negative number: draw again
             values[name] = value
     return values
+
+
+def _numeric(values: dict) -> dict:
+    return {name: value for name, value in values.items() if not isinstance(value, str)}
 
 
 def _strings(node):
@@ -638,58 +611,68 @@ def _substitute(node, render):
     return node
 
 
-def _exact_text(value):
-    """7/2 as "7/2", -3 as "-3": the exact value, readable by the grader."""
-    return str(value)
+def _template_settings(raw: dict, where):
+    """(slug, count, seed, item) of a template; _TemplateProblem says what is wrong."""
+    slug = raw.get("slug")
+    if slug is None or _slug_problem(slug):
+        raise _TemplateProblem(_slug_problem(slug) if slug is not None else "missing 'slug'")
+    count = raw.get("count", 1)
+    if not (_is_int(count) and 1 <= count <= MAX_TEMPLATE_COUNT):
+        raise _TemplateProblem(f"count must be an integer from 1 to {MAX_TEMPLATE_COUNT}, not {count!r}")
+    seed = raw.get("seed")
+    if seed is None:  # derived from the slug: the same variants on every run and machine, unlike hash()
+        seed = int.from_bytes(hashlib.sha256(slug.encode()).digest()[:8], "big")
+    elif not _is_int(seed):
+        raise _TemplateProblem(f"seed must be an integer, not {seed!r}")
+    item = raw.get("item")
+    if not isinstance(item, dict):
+        raise _TemplateProblem("missing 'item' (the item to vary, with [[...]] placeholders)")
+    for key in ("slug", "template"):
+        if key in item:
+            raise _TemplateProblem(f"the item's '{key}' comes from the template; remove it")
+    return slug, count, seed, item
 
 
 def _expand_template(raw: dict, index, file, issues: _Issues):
     """[(where, item)] for the variants of one template; [] after reporting problems."""
     where = _label("template", raw, index)
     _unknown_keys(raw, TEMPLATE_KEYS, file, where, issues)
-    slug = raw.get("slug")
-    if slug is None or _slug_problem(slug):
-        issues.add(file, where, _slug_problem(slug) if slug is not None else "missing 'slug'")
+    try:
+        slug, count, seed, item = _template_settings(raw, where)
+        raw_vars = raw.get("vars") or {}
+        if not isinstance(raw_vars, dict):
+            raise _TemplateProblem("'vars' must be a mapping of name: {int|choice|expr: ...}")
+    except _TemplateProblem as exc:
+        issues.add(file, where, str(exc))
         return []
-    count = raw.get("count", 1)
-    if not (isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= MAX_TEMPLATE_COUNT):
-        issues.add(file, where, f"count must be an integer from 1 to {MAX_TEMPLATE_COUNT}, not {count!r}")
+
+    variables, names, text_vars = [], set(), set()
+    for name, spec in raw_vars.items():
+        try:
+            kind, detail = _compile_var(name, spec, names, text_vars)
+        except _TemplateProblem as exc:
+            issues.add(file, f"{where} var '{name}'", str(exc))
+            continue
+        variables.append((name, kind, detail))
+        (text_vars if kind == "text" else names).add(name)
+    if len(variables) < len(raw_vars):
         return []
-    seed = raw.get("seed")
-    if seed is None:  # stable across runs and machines, unlike hash()
-        seed = int.from_bytes(hashlib.sha256(slug.encode()).digest()[:8], "big")
-    elif not isinstance(seed, int) or isinstance(seed, bool):
-        issues.add(file, where, f"seed must be an integer, not {seed!r}")
-        return []
-    item = raw.get("item")
-    if not isinstance(item, dict):
-        issues.add(file, where, "missing 'item' (the item to vary, with [[...]] placeholders)")
-        return []
-    for key in ("slug", "template"):
-        if key in item:
-            issues.add(file, f"{where} item", f"'{key}' comes from the template; remove it from the item")
-    variables = _compile_vars(raw.get("vars"), where, file, issues)
-    if variables is None:
-        return []
-    names = {name for name, kind, detail in variables
-             if not (kind == "choice" and isinstance(detail[0], str))}
-    text_vars = {name for name, *_ in variables} - names
+
     conditions = raw.get("where", [])
     if isinstance(conditions, str):
         conditions = [conditions]
-    if not isinstance(conditions, list) or not all(isinstance(c, str) for c in conditions):
-        issues.add(file, f"{where} where", "must be a condition like 'c > 0' or a list of them")
-        return []
     try:
+        if not isinstance(conditions, list) or not all(isinstance(c, str) for c in conditions):
+            raise _TemplateProblem("'where' must be a condition like 'c > 0' or a list of them")
         checks = [_compile_expression(c, names, text_vars) for c in conditions]
-        placeholders = {}
+        placeholders = {}  # placeholder text -> (latex form?, compiled expression)
         for string in _strings(item):
             for inner in _PLACEHOLDER.findall(string):
-                if inner.strip() in text_vars:
-                    continue
-                latex_form = _LATEX_FORM.match(inner)
-                placeholders[inner] = (bool(latex_form), _compile_expression(
-                    latex_form.group(1) if latex_form else inner, names, text_vars))
+                if inner.strip() not in text_vars:
+                    latex_form = _LATEX_FORM.match(inner)
+                    expression = latex_form.group(1) if latex_form else inner
+                    code = _compile_expression(expression, names, text_vars)
+                    placeholders[inner] = (bool(latex_form), code)
     except _TemplateProblem as exc:
         issues.add(file, where, str(exc))
         return []
@@ -700,10 +683,7 @@ def _expand_template(raw: dict, index, file, issues: _Issues):
         while len(draws) < count and tries < max_tries:
             tries += 1
             values = _draw(variables, rng)
-            if values is None:
-                continue
-            numbers = {k: v for k, v in values.items() if k in names}
-            if not all(bool(_evaluate(check, numbers)) for check in checks):
+            if values is None or not all(_evaluate(check, _numeric(values)) for check in checks):
                 continue
             key = tuple(values.items())
             if key not in seen:
@@ -717,18 +697,16 @@ def _expand_template(raw: dict, index, file, issues: _Issues):
                                 "widen the ranges or relax 'where'")
         return []
 
+    def render(inner, values):
+        if inner.strip() in text_vars:
+            return values[inner.strip()]
+        is_latex, code = placeholders[inner]
+        value = _evaluate(code, _numeric(values))
+        return sympy.latex(value) if is_latex else str(value)  # str: exact, 7/2 stays "7/2"
+
     variants = []
     for number, values in enumerate(draws, 1):
-        numbers = {k: v for k, v in values.items() if k in names}
-
-        def render(inner, values=values, numbers=numbers):
-            if inner.strip() in text_vars:
-                return values[inner.strip()]
-            is_latex, code = placeholders[inner]
-            value = _evaluate(code, numbers)
-            return sympy.latex(value) if is_latex else _exact_text(value)
-
-        variant = _substitute(item, render)
+        variant = _substitute(item, lambda inner, values=values: render(inner, values))
         variant["slug"] = f"{slug}-{number}"
         variant["template"] = slug
         variants.append((f"{where} item '{slug}-{number}'", variant))
@@ -766,37 +744,46 @@ def _normalise(files: list, issues: _Issues):
 
     skill_slugs = set(skill_files)
     items, item_files = [], {}
+
+    def add_item(raw, where, file, item_issues):
+        item = _item(raw, where, file, skill_slugs, item_issues)
+        slug = item["slug"]
+        if slug is None:
+            return
+        if slug in item_files:
+            issues.add(file, where, f"duplicate item slug '{slug}' (first defined in {item_files[slug]})")
+            return
+        item_files[slug] = file
+        items.append(item)
+
     for file, data in files:
-        sources = [(_label("item", raw, n), raw) for n, raw in
-                   enumerate(_list_of_mappings(data, "items", file, issues), 1)]
+        for n, raw in enumerate(_list_of_mappings(data, "items", file, issues), 1):
+            add_item(raw, _label("item", raw, n), file, issues)
         for n, raw in enumerate(_list_of_mappings(data, "templates", file, issues), 1):
-            sources.extend(_expand_template(raw, n, file, issues))
-        for where, raw in sources:
-            item = _item_once_per_template(raw, where, file, skill_slugs, issues)
-            slug = item["slug"]
-            if slug is None:
-                continue
-            if slug in item_files:
-                issues.add(file, where, f"duplicate item slug '{slug}' (first defined in {item_files[slug]})")
-                continue
-            item_files[slug] = file
-            items.append(item)
+            variants = _expand_template(raw, n, file, issues)
+            variant_issues = _Issues()
+            for where, variant in variants:
+                add_item(variant, where, file, variant_issues)
+            issues.list.extend(_once_per_template(variant_issues.list, variants))
     return {"format": FORMAT, "course": course, "skills": skills, "items": items}
 
 
-def _item_once_per_template(raw, where, file, skill_slugs, issues: _Issues):
-    """Check one item; for template variants, a problem shared by all variants is reported once."""
-    if raw.get("template") is None or not where.startswith("template "):
-        return _item(raw, where, file, skill_slugs, issues)
-    own = _Issues()
-    item = _item(raw, where, file, skill_slugs, own)
-    variant_part = f" item '{raw['slug']}'"
-    for issue in own.list:
-        key = (file, issue.where.replace(variant_part, "", 1), issue.message)
-        if key not in issues.seen_template_issues:
-            issues.seen_template_issues.add(key)
-            issues.list.append(issue)
-    return item
+def _once_per_template(found: list, variants: list) -> list:
+    """A problem at the same place in several variants of a template, reported once with a count."""
+    groups = {}
+    for issue in found:
+        shape = issue.where
+        for where, _ in variants:
+            if shape.startswith(where):
+                shape = shape.replace(where, "", 1)
+                break
+        groups.setdefault(shape, []).append(issue)
+    merged = []
+    for same_place in groups.values():
+        first, others = same_place[0], len(same_place) - 1
+        suffix = f" (and at the same place in {others} more variant{'s' * (others > 1)})" if others else ""
+        merged.append(PackageIssue(first.file, first.where, first.message + suffix))
+    return merged
 
 
 def normalise_package(data: dict, file: str = "<package>") -> dict:
@@ -821,7 +808,7 @@ def read_package(path) -> dict:
     issues = _Issues()
     files = []
     _read_files(path, str(path), issues, (), {}, files)
-    package = _normalise(files, issues) if files and files[0][0] == str(path) else None
+    package = _normalise(files, issues) if files else None  # files[0] is the main file
     if issues.list or package is None:
         raise PackageError(issues.list)
     return package
@@ -852,10 +839,19 @@ def _answer_ordered(spec):
     return {**({"type": spec["type"]} if "type" in spec else {}), **spec}
 
 
+class _Flow(dict):
+    """Written on one line: {p_init: 0.2, ...}."""
+
+
+class _FlowList(list):
+    """Written on one line: [a, b]."""
+
+
 def _for_writing(package: dict) -> dict:
     out = _ordered(package, "package")
     out["course"] = _ordered(package.get("course", {}), "course")
-    out["skills"] = [{**_ordered(s, "skill"), **({"bkt": _ordered(s["bkt"], "bkt")} if "bkt" in s else {})}
+    out["skills"] = [{**_ordered(s, "skill"), "requires": _FlowList(s.get("requires", [])),
+                      **({"bkt": _Flow(_ordered(s["bkt"], "bkt"))} if "bkt" in s else {})}
                      for s in package.get("skills", [])]
     items = []
     for item in package.get("items", []):
@@ -863,9 +859,9 @@ def _for_writing(package: dict) -> dict:
         for step in item.get("steps", []):
             hints = [_ordered({**h, **({"answer": _answer_ordered(h["answer"])} if "answer" in h else {})},
                               "hint") for h in step.get("hints", [])]
-            steps.append(_ordered({**step, "answer": _answer_ordered(step.get("answer")), "hints": hints},
-                                  "step"))
-        items.append(_ordered({**item, "steps": steps}, "item"))
+            steps.append(_ordered({**step, "answer": _answer_ordered(step.get("answer")),
+                                   "skills": _FlowList(step.get("skills", [])), "hints": hints}, "step"))
+        items.append(_ordered({**item, "skills": _FlowList(item.get("skills", [])), "steps": steps}, "item"))
     out["items"] = items
     return out
 
@@ -880,6 +876,10 @@ def _represent_text(dumper, text):
 
 
 _ReadableDumper.add_representer(str, _represent_text)
+_ReadableDumper.add_representer(_Flow, lambda d, data: d.represent_mapping(
+    "tag:yaml.org,2002:map", data.items(), flow_style=True))
+_ReadableDumper.add_representer(_FlowList, lambda d, data: d.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=True))
 
 
 def write_package(package: dict, path) -> Path:

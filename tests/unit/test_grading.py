@@ -38,7 +38,6 @@ NUMERIC_CASES = [
     (numeric(0.5), "0.50", True),
     (numeric(0.5), "0.51", False),
     (numeric("1/3"), "0.333", False),  # no tolerance: a rounded decimal is not a third
-    (numeric("1/3"), "0.333", False),
     (numeric("1/3", tolerance=0.001), "0.333", True),
     # mixed numbers, signs, spacing
     (numeric(3.5), "3 1/2", True),
@@ -150,7 +149,9 @@ EXPRESSION_CASES = [
     (expression("abs(x)"), "sqrt(x^2)", True),
     (expression("e^(2x)"), "exp(x)^2", True),
     (expression("2 sin(x) cos(x)"), "sin(x)cos(x) + cos(x)sin(x)", True),
-    (expression("log(x^3)"), "3 ln(x)", True),  # agree at every positive x, the only place both are real
+    (expression("log(x^3)"), "3 ln(x)", True),  # equal wherever both are real (x > 0)
+    (expression("log(x y)"), "log(x) + log(y)", True),
+    (expression("sqrt(x)"), "sqrt(-x)", False),  # never both real
     (expression("sqrt(8)"), "2 sqrt(2)", True),
     (expression("pi r^2"), "r*r*pi", True),
     (expression("x*y"), "yx", True),
@@ -202,8 +203,11 @@ def test_expression_normalized_shows_how_the_answer_was_read():
     (expression("2x + 6"), "2y + 6", "Your answer uses y; this question is about x."),
     (expression("2x + 6"), "2X + 6", "Your answer uses X; this question is about x."),
     (expression("x + y"), "x + z", "Your answer uses z; this question is about x and y."),
-    (expression("2x", variables=["x", "t"]), "2a + b", "Your answer uses a and b; this question is about t and x."),
+    (expression("2x", variables=["x", "t"]), "2a + b",
+     "Your answer uses a and b; this question is about t and x."),
     (expression("2x"), "f(x)", "Your answer uses f; this question is about x."),
+    (expression("2x"), "2xy", "Your answer uses xy; this question is about x."),
+    (expression("2x"), "hello", "Your answer uses hello; this question is about x."),
     (expression("7"), "x + 7", "Your answer uses x; the answer needs no letters."),
 ])
 def test_expression_with_foreign_letters_is_wrong_with_a_helpful_message(spec, raw, feedback):
@@ -278,7 +282,7 @@ def test_injection_attempts_are_refused_not_run(raw):
         grade(expression("2x + 6"), raw)
 
 
-def test_nothing_is_evaluated_even_for_words_made_of_letters(monkeypatch):
+def test_nothing_is_evaluated_even_for_words_made_of_letters():
     # A bare word is read as letters, never looked up as a Python name.
     result = grade(expression("2x + 6"), "system")
     assert result.correct is False
@@ -315,13 +319,15 @@ def test_huge_computations_are_refused_quickly(raw):
     "2^1000 x",
     "exp(exp(x)) + 2x + 6",
     "sin(10^300 x) + 2x + 6",
+    "--log(-9)^-(1000-x)",
+    "(2x+6)^(x-1000) (2x+6)^(1001-x)",
     "(x+1)^12 (x-1)^12 + 2x + 6",
 ])
 def test_large_but_allowed_answers_are_graded_quickly(raw):
     start = time.perf_counter()
     result = grade(expression("2x + 6"), raw)
     assert time.perf_counter() - start < 2
-    assert result.correct is (raw == "x^1000 - x^1000 + 2x + 6")
+    assert result.correct is (raw.startswith("x^1000") or raw.startswith("(2x+6)"))
 
 
 CHOICES = ["Paris", "London", "New York"]
@@ -563,8 +569,12 @@ def test_grade_is_a_frozen_dataclass():
         result.correct = False
 
 
-def test_grading_does_not_import_django():
-    root = Path(__file__).resolve().parents[2]
-    code = "import sys, tutor.grading; print('django' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+def test_grading_module_does_not_import_django():
+    # Loaded as a plain file, so that only the module's own imports count (not the tutor package's).
+    path = Path(__file__).resolve().parents[2] / "tutor" / "grading.py"
+    code = ("import importlib.util, sys\n"
+            f"spec = importlib.util.spec_from_file_location('grading_alone', {str(path)!r})\n"
+            "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
