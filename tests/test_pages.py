@@ -86,3 +86,17 @@ def test_joining_a_class_by_code(people, course):
     assert people["class_b"].learners.filter(pk=dana.pk).exists()
     response = client.post("/learn/join/", {"join_code": "NOPE00"}, follow=True)
     assert "No open class has that join code" in response.content.decode()
+
+
+def test_the_admin_can_browse_content_and_the_log(people, course):
+    from tests.conftest import make_user
+
+    admin_user = make_user("root", "admin")
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client = signed_in(admin_user)
+    item = course.items.get(slug="two-step")
+    for path in ("/admin/", "/admin/knowledge/item/", f"/admin/knowledge/item/{item.pk}/change/",
+                 "/admin/knowledge/skill/", "/admin/tutor/attempt/", "/admin/tutor/classroom/"):
+        assert client.get(path).status_code == 200, path
+    assert signed_in(people["alice"]).get("/admin/knowledge/item/").status_code == 302

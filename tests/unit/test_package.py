@@ -215,7 +215,7 @@ def test_template_text_variables_and_functions(tmp_path):
               root: {expr: "sqrt(n^2)"}
             item:
               title: "[[name]] shares"
-              body: "[[name]] has [[n]] apples, gives away [[max(half, 1)]]; [[latex(1/n)]] each, [[0.1*n]] kg."
+              body: "[[name]] has [[n]] apples, gives away [[max(half,1)]]; [[latex(1/n)]] each, [[0.1*n]] kg"
               skills: [counting]
               steps:
                 - {prompt: Left?, answer: {type: numeric, value: "[[n - half]]"}}
@@ -223,7 +223,7 @@ def test_template_text_variables_and_functions(tmp_path):
         """)
     for item in read_package(path)["items"]:
         name, n, half, fraction, weight = re.fullmatch(
-            r"(\w+) has (\d+) apples, gives away (\d+); (.+) each, (.+) kg\.", item["body"]).groups()
+            r"(\w+) has (\d+) apples, gives away (\d+); (.+) each, (.+) kg", item["body"]).groups()
         assert item["title"] == f"{name} shares"
         assert int(half) == int(n) // 2 and fraction == rf"\frac{{1}}{{{n}}}"
         assert weight == str(Fraction(int(n), 10))  # decimals in expressions are exact: 0.1*4 is 2/5
