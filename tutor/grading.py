@@ -94,8 +94,8 @@ _FIELDS = {
 }
 
 
-def _verdict(correct: bool, normalized: str, wrong_feedback: str = INCORRECT) -> Grade:
-    return Grade(correct, CORRECT if correct else wrong_feedback, normalized)
+def _verdict(correct: bool, normalized: str) -> Grade:
+    return Grade(correct, CORRECT if correct else INCORRECT, normalized)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -178,8 +178,9 @@ def _spec_number(value, percent: bool = False) -> Fraction:
 
 
 def _grade_numeric(spec: dict, raw: str) -> Grade:
-    answer = _read_number(raw, bool(spec.get("percent")))
-    value = _spec_number(spec["value"], percent=True)
+    percent = bool(spec.get("percent"))
+    answer = _read_number(raw, percent)
+    value = _spec_number(spec["value"], percent)
     allowed = _spec_number(spec.get("tolerance") or 0) + _spec_number(
         spec.get("relative_tolerance") or 0) * abs(value)
     return _verdict(abs(answer - value) <= allowed, str(answer))
@@ -191,7 +192,7 @@ def _validate_numeric(spec: dict) -> list[str]:
         problems.append("numeric value missing")
     else:
         try:
-            _spec_number(spec["value"], percent=True)
+            _spec_number(spec["value"], bool(spec.get("percent")))
         except ValueError:
             problems.append(f"numeric value {spec['value']!r} is not a number")
     for field in ("tolerance", "relative_tolerance"):
@@ -215,7 +216,6 @@ _FUNCTIONS = {
     "log": sympy.log, "ln": sympy.log, "exp": sympy.exp,
 }
 _CONSTANTS = {"pi": sympy.pi, "e": sympy.E}
-_RESERVED = set(_FUNCTIONS) | set(_CONSTANTS)
 _ALLOWED_CHARS = set("0123456789+-*/^().,= abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _TOKEN_RE = re.compile(r"\s*(?:(\d+\.?\d*|\.\d+)|([A-Za-z]+)|(\*\*|[-+*/^()=,]))")
 
@@ -436,7 +436,7 @@ def _power(base: sympy.Expr, exponent: sympy.Expr) -> sympy.Expr:
     result = sympy.Pow(base, exponent)
     if result.has(sympy.zoo, sympy.nan):
         raise AnswerFormatError("You can't divide by zero.")
-    return result
+    return _bounded(result)
 
 
 def _apply(name: str, argument: sympy.Expr) -> sympy.Expr:
@@ -447,7 +447,15 @@ def _apply(name: str, argument: sympy.Expr) -> sympy.Expr:
     result = _FUNCTIONS[name](argument)
     if result.has(sympy.zoo, sympy.nan):
         raise AnswerFormatError(f"{name} is not defined there.")
-    return result
+    return _bounded(result)
+
+
+def _bounded(expr: sympy.Expr) -> sympy.Expr:
+    """Refuse constants like exp(1000^pi): sympy evaluates constants numerically when it sorts or prints
+    them, and for cos(exp(1000^pi)) that would take forever."""
+    if not expr.free_symbols and not expr.is_Rational and _magnitude(expr) is None:
+        raise AnswerFormatError("That number is too large to work with.")
+    return expr
 
 
 def _tower_height(expr: sympy.Expr) -> int:
@@ -468,7 +476,7 @@ def _parse_expression(text: str, variables: frozenset | None) -> _Parsed:
 
 _MP = mpmath.MPContext()  # a private context: changing the precision of mpmath.mp is not thread-safe
 _MP.dps = 30
-_MAX_LOG_MAGNITUDE = 2000  # values beyond about e^2000 count as undefined at that point
+_MAX_LOG_MAGNITUDE = 2500  # values beyond e^2500 (or below e^-2500) count as undefined
 _MP_FUNCTIONS = {
     sympy.sin: _MP.sin, sympy.cos: _MP.cos, sympy.tan: _MP.tan, sympy.log: _MP.log,
     sympy.exp: _MP.exp, sympy.Abs: abs,
@@ -516,7 +524,7 @@ def _evaluate(expr: sympy.Expr, point: dict):
         value = _MP_FUNCTIONS[expr.func](arg)
     else:  # something our parser does not produce
         raise _Undefined
-    if not _MP.isfinite(value) or (value != 0 and _MP.log(abs(value)) > _MAX_LOG_MAGNITUDE):
+    if not _MP.isfinite(value) or (value != 0 and abs(_MP.log(abs(value))) > _MAX_LOG_MAGNITUDE):
         raise _Undefined
     return value
 

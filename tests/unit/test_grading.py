@@ -1,6 +1,7 @@
 """Answer grading (tutor/grading.py) on a table of tricky answers, plus spec validation."""
 
 import dataclasses
+import random
 import subprocess
 import sys
 import time
@@ -330,6 +331,30 @@ def test_large_but_allowed_answers_are_graded_quickly(raw):
     assert result.correct is (raw.startswith("x^1000") or raw.startswith("(2x+6)"))
 
 
+def random_expression(rng, depth=0):
+    if depth > 3 or rng.random() < 0.3:
+        return rng.choice(["x", "y", "2", "9", "0", "0.5", "1000", "e", "pi", "3x"])
+    if rng.random() < 0.6:
+        op = rng.choice(["+", "-", "*", "/", "^", "^-", "**", " ", ""])
+        return random_expression(rng, depth + 1) + op + random_expression(rng, depth + 1)
+    function = rng.choice(["sqrt", "sin", "cos", "tan", "log", "exp", "abs", ""])
+    return f"{function}({random_expression(rng, depth + 1)})"
+
+
+def test_random_expressions_are_graded_or_refused_quickly():
+    rng = random.Random(7)
+    outcomes = set()
+    for _ in range(300):
+        raw = random_expression(rng)
+        start = time.perf_counter()
+        try:
+            outcomes.add(grade(expression("2x + 6"), raw).correct)
+        except AnswerFormatError:
+            outcomes.add("refused")
+        assert time.perf_counter() - start < 2, raw
+    assert {False, "refused"} <= outcomes  # both paths were exercised
+
+
 CHOICES = ["Paris", "London", "New York"]
 
 CHOICE_CASES = [
@@ -508,6 +533,7 @@ INVALID_SPECS = [
     (numeric([7]), "not a number"),
     (numeric(float("nan")), "not a number"),
     (numeric(float("inf")), "not a number"),
+    (numeric("40%"), "numeric value '40%' is not a number"),  # a % value needs percent: true
     (numeric(7, tolerance=-0.1), "tolerance -0.1 is negative"),
     (numeric(7, relative_tolerance=-1), "relative_tolerance -1 is negative"),
     (numeric(7, tolerance="a bit"), "tolerance must be a number"),
