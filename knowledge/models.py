@@ -1,6 +1,7 @@
 """What is to be learned (courses, skills, items) and what each learner knows (mastery)."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -57,6 +58,14 @@ class Prerequisite(models.Model):
 
     def __str__(self):
         return f"{self.prerequisite.slug} -> {self.skill.slug}"
+
+    def clean(self):
+        from knowledge.services import cycle_if_added  # services import this module
+
+        if self.prerequisite.course_id != self.skill.course_id:
+            raise ValidationError("A prerequisite must belong to the same course as the skill.")
+        if cycle := cycle_if_added(self.prerequisite, self.skill):
+            raise ValidationError("This prerequisite would create a cycle: " + " -> ".join(cycle))
 
 
 class Item(models.Model):

@@ -6,6 +6,7 @@ A course package (docs/course-format.md) arrives here as the normalised dict tha
 
 from collections.abc import Callable
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from knowledge import graph
@@ -204,16 +205,19 @@ def export_course_package(course: Course) -> dict:
     }
 
 
+def cycle_if_added(prerequisite: Skill, skill: Skill) -> list[str] | None:
+    """The cycle (as skill slugs) that the edge prerequisite -> skill would close, or None."""
+    edges = list(
+        Prerequisite.objects.filter(skill__course=skill.course_id).values_list("prerequisite__slug", "skill__slug")
+    )
+    return graph.find_cycle([], edges + [(prerequisite.slug, skill.slug)])
+
+
 def add_prerequisite(prerequisite: Skill, skill: Skill) -> Prerequisite:
     """Add an edge to the skill graph, refusing one that would close a cycle (the cycle is named)."""
-    if prerequisite.course_id != skill.course_id:
-        raise ContentError("a prerequisite must belong to the same course")
-    edges = list(
-        Prerequisite.objects.filter(skill__course=skill.course_id).values_list(
-            "prerequisite__slug", "skill__slug"
-        )
-    )
-    cycle = graph.find_cycle([], edges + [(prerequisite.slug, skill.slug)])
-    if cycle:
-        raise ContentError("this prerequisite would create a cycle: " + " -> ".join(cycle))
+    edge = Prerequisite(prerequisite=prerequisite, skill=skill)
+    try:
+        edge.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        raise ContentError(" ".join(exc.messages)) from exc
     return Prerequisite.objects.get_or_create(prerequisite=prerequisite, skill=skill)[0]

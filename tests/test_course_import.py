@@ -121,3 +121,11 @@ def test_a_prerequisite_that_closes_a_cycle_is_refused_with_the_cycle_named(cour
     cycle = str(error.value).split(": ", 1)[1].split(" -> ")
     assert cycle[0] == cycle[-1] and sorted(cycle[:-1]) == ["add", "equations", "multiply"]
     assert not Prerequisite.objects.filter(prerequisite=equations).exists()
+
+
+def test_the_admin_form_path_refuses_a_cycle_too(course):
+    from django.core.exceptions import ValidationError
+
+    add, equations = Skill.objects.get(slug="add"), Skill.objects.get(slug="equations")
+    with pytest.raises(ValidationError, match="would create a cycle: .*equations"):
+        Prerequisite(prerequisite=equations, skill=add).full_clean()
