@@ -114,7 +114,7 @@ def simulate_history(learner: User, course: Course, rng: random.Random, days: in
 
 def _work_step(learner, session, step, ability, known, skill_params, rng, clock: datetime):
     """One simulated learner works one step to completion: maybe hints, wrong tries, then right."""
-    skills = [s.pk for s in step.skills.all()] or [s.pk for s in step.item.skills.all()]
+    skills = [s.pk for s in practice.step_skills(step)]
     for skill_id in skills:
         if skill_id not in known:
             prior = skill_params[skill_id].p_init

@@ -84,7 +84,16 @@ def course_mastery(learner: User, course: Course) -> list[dict]:
 def current_step(session: PracticeSession) -> Step | None:
     if session.current_item_id is None:
         return None
-    return Step.objects.filter(item_id=session.current_item_id, position=session.current_step).first()
+    return (
+        Step.objects.select_related("item")
+        .filter(item_id=session.current_item_id, position=session.current_step)
+        .first()
+    )
+
+
+def step_skills(step: Step) -> list[Skill]:
+    """The skills a step exercises: its own tags, or else its item's."""
+    return list(step.skills.all()) or list(step.item.skills.all())
 
 
 def problem_state(session: PracticeSession) -> dict:
@@ -300,12 +309,13 @@ def _is_first_action(session: PracticeSession, step: Step) -> bool:
 
 def _observe(learner: User, step: Step, correct: bool, now: datetime) -> dict[str, list[float]]:
     """The online BKT update of each skill the step exercises: {skill slug: [before, after]}."""
-    skills = list(step.skills.all()) or list(step.item.skills.all())
+    skills = step_skills(step)
+    states = {
+        m.skill_id: m for m in MasteryState.objects.select_for_update().filter(learner=learner, skill__in=skills)
+    }
     change = {}
     for skill in skills:
-        state = MasteryState.objects.select_for_update().filter(learner=learner, skill=skill).first()
-        if state is None:
-            state = MasteryState(learner=learner, skill=skill, p_known=skill.p_init)
+        state = states.get(skill.pk) or MasteryState(learner=learner, skill=skill, p_known=skill.p_init)
         before = state.p_known
         state.p_known = mastery_after(before, correct, _params(skill))
         state.observations += 1
@@ -325,7 +335,7 @@ def _params(skill: Skill) -> BKTParams:
 def _advance(session: PracticeSession, step: Step, now: datetime) -> bool:
     """Move past a correctly answered step; returns True when that finished the item."""
     session.hint_level = 0
-    if step.item.steps.filter(position__gt=step.position).exists():
+    if Step.objects.filter(item_id=step.item_id, position__gt=step.position).exists():
         session.current_step = step.position + 1
         return False
     session.items_completed += 1
@@ -343,9 +353,10 @@ def _serve_next_item(session: PracticeSession, now: datetime):
 
 
 @functools.lru_cache(maxsize=16)
-def _course_structure(course_id: int, version: datetime) -> tuple[list, list]:
-    """The course's skills and items as the policy sees them. Content changes rarely, so this is
-    cached per course and `updated_at` (every package load touches it)."""
+def _course_structure(course_id: int, version: datetime) -> tuple[list, list, dict]:
+    """The course's skills, items and skill priors as the policy sees them. Content changes rarely, so
+    this is cached per course and `updated_at` (every package load touches it)."""
+    rows = list(Skill.objects.filter(course_id=course_id).prefetch_related("requires"))
     skills = [
         scheduling.SkillInfo(
             id=s.pk,
@@ -353,7 +364,7 @@ def _course_structure(course_id: int, version: datetime) -> tuple[list, list]:
             position=s.position,
             requires=frozenset(edge.prerequisite_id for edge in s.requires.all()),
         )
-        for s in Skill.objects.filter(course_id=course_id).prefetch_related("requires")
+        for s in rows
     ]
     item_skills: dict[int, set[int]] = {}
     for item_id, skill_id in Item.skills.through.objects.filter(item__course_id=course_id).values_list(
@@ -365,17 +376,21 @@ def _course_structure(course_id: int, version: datetime) -> tuple[list, list]:
         for item_id, difficulty in Item.objects.filter(course_id=course_id).values_list("pk", "difficulty")
         if item_id in item_skills
     ]
-    return skills, items
+    return skills, items, {s.pk: s.p_init for s in rows}
 
 
 def _learner_view(session: PracticeSession) -> scheduling.LearnerView:
-    course, learner = session.course, session.learner
-    skills, items = _course_structure(course.pk, course.updated_at)
-    mastery = dict(course.skills.values_list("pk", "p_init"))
+    course = session.course
+    skills, items, priors = _course_structure(course.pk, course.updated_at)
+    mastery = dict(priors)
     mastery.update(
-        MasteryState.objects.filter(learner=learner, skill__course=course).values_list("skill_id", "p_known")
+        MasteryState.objects.filter(learner_id=session.learner_id, skill__course=course).values_list(
+            "skill_id", "p_known"
+        )
     )
-    history = Attempt.objects.filter(learner=learner, item__course=course).order_by("-created_at", "-pk")
+    history = Attempt.objects.filter(learner_id=session.learner_id, item__course=course).order_by(
+        "-created_at", "-pk"
+    )
     served = list(dict.fromkeys(history.values_list("item_id", flat=True)))  # most recent first, distinct
     return scheduling.LearnerView(
         skills=skills, items=items, mastery=mastery, recent_items=served, seen_items=set(served)

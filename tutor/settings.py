@@ -88,8 +88,13 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # Several writers (the server and the demo's simulator) wait for the lock instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # WAL lets pages read while an answer is written; IMMEDIATE transactions take the write lock up front,
+    # so concurrent writers wait (up to `timeout` s) instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 
 AUTH_USER_MODEL = "tutor.User"
 AUTH_PASSWORD_VALIDATORS = [

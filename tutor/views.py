@@ -90,15 +90,15 @@ def practice_fragment(request, session_id: int):
 def _practice_context(request, session_id: int) -> dict:
     session = _get_or_404(access.sessions_for(request.user).filter(learner=request.user), session_id)
     state = practice.problem_state(session)
-    step_skills = set()
+    focus = set()
     if state["item"]:
         step = practice.current_step(session)
-        step_skills = {s.slug for s in step.skills.all()} or {s.slug for s in step.item.skills.all()}
+        focus = {s.slug for s in practice.step_skills(step)}
     skills = practice.course_mastery(request.user, session.course)
     return {
         "session": session,
         "state": state,
-        "focus_skills": [s for s in skills if s["slug"] in step_skills],
+        "focus_skills": [s for s in skills if s["slug"] in focus],
         "skills": skills,
     }
 
