@@ -7,7 +7,9 @@ Learner input is untrusted. Expressions are read by a small parser of our own th
 directly: nothing is ever passed to ``eval`` (which ``sympy.parse_expr`` uses), only whitelisted characters,
 names and functions are accepted, and numbers and exponents are bounded so that sympy's automatic
 evaluation cannot hang. Equivalence is decided by sympy's ``cancel`` when the expressions are small, and
-otherwise by evaluating both at fixed pseudo-random points with mpmath at bounded precision.
+otherwise by evaluating both at fixed pseudo-random points with mpmath at bounded precision. An expression
+spec's optional ``form`` (simplified, expanded, factored) is judged on the parse tree, i.e. on the answer
+as the learner wrote it, since sympy has already evaluated 3x + 5x to 8x.
 """
 
 import math
@@ -88,7 +90,7 @@ def canonical_answer(spec: dict) -> str:
 
 _FIELDS = {
     "numeric": {"type", "value", "tolerance", "relative_tolerance", "percent"},
-    "expression": {"type", "value", "variables"},
+    "expression": {"type", "value", "variables", "form"},
     "choice": {"type", "choices", "correct"},
     "text": {"type", "value", "case_sensitive"},
 }
@@ -297,11 +299,29 @@ def _tokenize(text: str, variables: frozenset | None) -> list[_Token]:
 #   atom     := number | name | func "(" expr ")" | "(" expr ")"
 
 
+@dataclass(frozen=True, eq=False)
+class _Node:
+    """A piece of the expression as it was written, before sympy's automatic evaluation (which turns
+    3x + 5x into 8x and 3(x + 4) into 3x + 12): what the answer-form checks look at.
+
+    ``kind`` is num, var, const, func, group (brackets), sum, product, neg or power. A sum's and a
+    product's ``args`` are (operator, child) pairs: "+"/"-" for a sum, "*" (also implicit) or "/" for a
+    product, the first child always with "+" or "*". Otherwise ``args`` are the children: neg (x), power
+    (base, exponent), group (inside), func (its bracketed argument). ``value`` is the sympy object the
+    parser built for this piece; ``name`` is the variable, constant or function name."""
+    kind: str
+    value: sympy.Expr
+    args: tuple = ()
+    name: str = ""
+
+
 @dataclass(frozen=True)
 class _Parsed:
     lhs: sympy.Expr
     rhs: sympy.Expr | None  # None unless it is an equation
     unknown: tuple[str, ...]  # words that are not declared variables, in order of appearance
+    lhs_tree: _Node  # how each side was written
+    rhs_tree: _Node | None
 
     def __str__(self) -> str:
         return sympy.sstr(self.lhs) + ("" if self.rhs is None else " = " + sympy.sstr(self.rhs))
@@ -341,78 +361,89 @@ class _Parser:
             if token.text == ",":
                 raise AnswerFormatError("Leave out the comma; commas can't be used in an expression.")
             raise AnswerFormatError(f"I couldn't read your answer near '{token.text}'.")
-        return _Parsed(lhs, rhs, tuple(self.unknown))
+        return _Parsed(lhs.value, None if rhs is None else rhs.value, tuple(self.unknown), lhs, rhs)
 
-    def expr(self) -> sympy.Expr:
-        result = self.term()
+    def expr(self) -> _Node:
+        first = self.term()
+        terms, value = [("+", first)], first.value
         while self.at_op("+", "-"):
             op = self.take().text
             right = self.term()
-            result = result + right if op == "+" else result - right
-        return result
+            value = value + right.value if op == "+" else value - right.value
+            terms.append((op, right))
+        return first if len(terms) == 1 else _Node("sum", value, tuple(terms))
 
-    def term(self) -> sympy.Expr:
-        result = self.unary()
+    def term(self) -> _Node:
+        first = self.unary()
+        factors, value = [("*", first)], first.value
         while True:
             token = self.peek()
             if token is None:
-                return result
+                break
             if token.kind == "op" and token.text in "*/":
                 self.pos += 1
                 right = self.unary()
+                factor = right.value
                 if token.text == "/":
-                    if right == 0:
+                    if factor == 0:
                         raise AnswerFormatError("You can't divide by zero.")
-                    right = _power(right, sympy.Integer(-1))
-                result = result * right
+                    factor = _power(factor, sympy.Integer(-1))
+                value = value * factor
+                factors.append((token.text, right))
             elif token.kind == "num":
                 # "x2", "(x+1)2", "2 3": ambiguous, so ask rather than guess.
                 raise AnswerFormatError(
                     f"Put an operator (such as * or ^) before the number {token.text}: "
                     "write 2x for 2 times x, and x^2 for x squared.")
             elif token.kind != "op" or token.text == "(":
-                result = result * self.unary()  # implicit multiplication
+                right = self.unary()  # implicit multiplication
+                value = value * right.value
+                factors.append(("*", right))
             else:
-                return result
+                break
+        return first if len(factors) == 1 else _Node("product", value, tuple(factors))
 
-    def unary(self) -> sympy.Expr:
+    def unary(self) -> _Node:
         if self.at_op("-"):
             self.pos += 1
-            return -self.unary()
+            inner = self.unary()
+            return _Node("neg", -inner.value, (inner,))
         if self.at_op("+"):
             self.pos += 1
             return self.unary()
         return self.power()
 
-    def power(self) -> sympy.Expr:
+    def power(self) -> _Node:
         base = self.atom()
         if self.at_op("^"):
             self.pos += 1
-            return _power(base, self.unary())
+            exponent = self.unary()
+            return _Node("power", _power(base.value, exponent.value), (base, exponent))
         return base
 
-    def atom(self) -> sympy.Expr:
+    def atom(self) -> _Node:
         token = self.take()
         if token.kind == "num":
             value = Fraction(token.text)
-            return sympy.Rational(value.numerator, value.denominator)
+            return _Node("num", sympy.Rational(value.numerator, value.denominator))
         if token.kind in ("var", "unknown"):
             if token.kind == "unknown":
                 self.unknown[token.text] = None
-            return sympy.Symbol(token.text, real=True)
+            return _Node("var", sympy.Symbol(token.text, real=True), name=token.text)
         if token.kind == "const":
-            return _CONSTANTS[token.text]
+            return _Node("const", _CONSTANTS[token.text], name=token.text)
         if token.kind == "func":
             if not self.at_op("("):
                 name = token.text
                 raise AnswerFormatError(f"Put brackets around what {name} applies to, like {name}(x).")
-            return _apply(token.text, self.atom())
+            argument = self.atom()
+            return _Node("func", _apply(token.text, argument.value), (argument,), token.text)
         if token.text == "(":
             inner = self.expr()
             if not self.at_op(")"):
                 raise AnswerFormatError("The brackets in your expression don't match.")
             self.pos += 1
-            return inner
+            return _Node("group", inner.value, (inner,))
         if token.text == ",":
             raise AnswerFormatError("Leave out the comma; commas can't be used in an expression.")
         raise AnswerFormatError(f"I couldn't read your answer near '{token.text}'.")
@@ -617,6 +648,293 @@ def _proportional(f: sympy.Expr, g: sympy.Expr) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Expressions: answer forms (simplified, expanded, factored), judged on the answer as written
+#
+# sympy has already turned 3x + 5x into 8x by the time an answer is compared, so these checks read the
+# parse tree (_Node) instead. Each check raises _NotInForm with what is missing; the learner sees
+# "That is equal, but not <label> yet: <hint>." and nothing of the answer itself.
+
+FORMS = ("simplified", "expanded", "factored")
+
+_LIKE_TERMS = ("simplified", "combine like terms")
+_NUMBERS = ("simplified", "work out the numbers")
+_BRACKETS = ("simplified", "leave out the brackets that aren't needed")
+_COLLECT = ("simplified", "multiply out the brackets and combine like terms")
+_POWERS = ("simplified", "work out the powers")
+_EXPAND = ("expanded", "multiply out the brackets")
+_PRODUCT = ("factored", "write it as a product")
+_FURTHER = ("fully factored", "a factor can still be factored further")
+
+_MAX_FACTOR_DEGREE = 12  # irreducibility is only checked for small polynomials (sympy.factor_list)
+_MAX_FACTOR_SYMBOLS = 3
+_MAX_FACTOR_COEFFICIENT_BITS = 64
+
+
+class _NotInForm(Exception):
+    def __init__(self, reason: tuple[str, str]):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _children(node: _Node) -> list[_Node]:
+    return [child for _, child in node.args] if node.kind in ("sum", "product") else list(node.args)
+
+
+def _unsigned(node: _Node) -> _Node:
+    while node.kind == "neg":
+        node = node.args[0]
+    return node
+
+
+def _inside(node: _Node) -> _Node:
+    """What a group holds, through nested brackets; other nodes as they are."""
+    while node.kind == "group":
+        node = node.args[0]
+    return node
+
+
+def _is_bracketed_sum(node: _Node) -> bool:
+    return node.kind == "group" and _inside(node).kind == "sum"
+
+
+def _is_number(node: _Node) -> bool:
+    """A number as it could be written in the answer: 7, -7."""
+    return _unsigned(node).kind == "num"
+
+
+def _size(node: _Node) -> int:
+    """Number literals plus variable (and constant) occurrences: 3x + 5x is 4, 8x is 2."""
+    return int(node.kind in ("num", "var", "const")) + sum(_size(child) for child in _children(node))
+
+
+def _check_numbers(numerators: list, denominators: list) -> None:
+    """At most one number multiplied and one divided by, and then a fraction in lowest terms: 3x, x/2,
+    3x/4 and (1/2)x are fine, 2*4x, 6x/2, x/1 and 0.5x/2 are not."""
+    if len(numerators) > 1 or len(denominators) > 1:
+        raise _NotInForm(_NUMBERS)
+    if denominators:
+        q = denominators[0]
+        p = numerators[0] if numerators else sympy.Integer(1)
+        if not (p.is_Integer and q.is_Integer) or q == 1 or math.gcd(int(p), int(q)) != 1:
+            raise _NotInForm(_NUMBERS)
+
+
+def _check_simplified(node: _Node) -> None:
+    """A single term, or a sum of terms none of which are like terms (same variable part), with at most
+    one constant, no zero terms and no brackets around a term."""
+    if _unsigned(node).kind == "group":  # (8x), -(x - 14): the brackets can go
+        raise _NotInForm(_BRACKETS)
+    if node.kind != "sum":
+        _term_key(node, in_sum=False)
+        return
+    seen = set()
+    for _, term in node.args:
+        term = _unsigned(term)
+        if term.kind == "group":  # x + (x + 1), 10 - (x - 4): the brackets can go
+            raise _NotInForm(_BRACKETS)
+        key = _term_key(term, in_sum=True)
+        if key in seen:
+            raise _NotInForm(_NUMBERS if key == () else _LIKE_TERMS)
+        seen.add(key)
+
+
+def _check_inside(group: _Node) -> None:
+    """The argument of a function or a bracketed exponent must be simplified itself."""
+    _check_simplified(_inside(group))
+
+
+def _function_key(node: _Node) -> str:
+    _check_inside(node.args[0])
+    if node.value.is_Rational:  # sqrt(4), abs(-3)
+        raise _NotInForm(_NUMBERS)
+    return sympy.sstr(node.value)
+
+
+def _term_key(term: _Node, in_sum: bool) -> tuple:
+    """Check one term (a product of a number, letters, powers, functions and, standing alone, bracketed
+    sums) and return its variable part, e.g. (('x', '2'), ('y', '1')) for 3x^2 y; () for a constant."""
+    numerators, denominators, atoms = [], [], {}
+    brackets = multiplied = False  # a bracketed sum anywhere; anything but a number multiplied
+
+    def add(key: str, exponent) -> None:
+        if key in atoms:  # x*x, x^2/x, 2x*3x
+            raise _NotInForm(_LIKE_TERMS)
+        atoms[key] = exponent
+
+    def visit(node: _Node, divide: bool) -> None:
+        nonlocal brackets, multiplied
+        sign = -1 if divide else 1
+        kind = node.kind
+        multiplied = multiplied or not (divide or kind in ("num", "neg", "product", "group"))
+        if kind == "neg":
+            visit(node.args[0], divide)
+        elif kind == "product":
+            for op, child in node.args:
+                visit(child, divide != (op == "/"))
+        elif kind == "num":
+            (denominators if divide else numerators).append(node.value)
+        elif kind in ("var", "const"):
+            add(node.name, sign)
+        elif kind == "func":
+            add(_function_key(node), sign)
+        elif kind == "group":
+            inner = _inside(node)
+            if inner.kind == "sum":
+                _check_simplified(inner)
+                brackets = True
+                multiplied = multiplied or not divide
+            elif divide or (inner.kind == "product" and all(
+                    child.kind == "num" for _, child in inner.args)):
+                visit(inner, divide)  # x/(2y), (1/2)x
+            else:
+                raise _NotInForm(_BRACKETS)  # (2x)y, 2(-x)
+        elif kind == "power":
+            base, exponent = node.args
+            if exponent.value.is_Rational:
+                _check_inside(exponent)
+                if base.kind == "num":
+                    if exponent.value.is_Integer:  # 2^3
+                        raise _NotInForm(_NUMBERS)
+                    add(sympy.sstr(node.value), sign)
+                elif base.kind in ("var", "const"):
+                    add(base.name, sign * exponent.value)
+                elif base.kind == "func":
+                    add(_function_key(base), sign * exponent.value)
+                elif _is_bracketed_sum(base):
+                    _check_simplified(_inside(base))
+                    brackets = True
+                elif _inside(base).kind in ("var", "const", "func"):  # (x)^2
+                    raise _NotInForm(_BRACKETS)
+                else:  # (2x)^2, (-3)^2, (x^2)^3
+                    raise _NotInForm(_POWERS if node.value.free_symbols else _NUMBERS)
+            else:  # 2^x, e^(2x)
+                if base.kind == "group":
+                    _check_inside(base)
+                _check_inside(exponent)
+                add(sympy.sstr(node.value), sign)
+        else:  # a sum is only ever inside brackets
+            raise _NotInForm(_BRACKETS)
+
+    visit(term, False)
+    _check_numbers(numerators, denominators)
+    if numerators == [1] and multiplied and not denominators:  # 1x, x*1 (but 1/x is fine)
+        raise _NotInForm(_NUMBERS)
+    if any(n == 0 for n in numerators) and (in_sum or atoms or brackets):  # x + 0, 0x
+        raise _NotInForm(_NUMBERS)
+    if in_sum and brackets:  # 3(x + 4) + 2x
+        raise _NotInForm(_COLLECT)
+    return tuple(sorted((key, str(exponent)) for key, exponent in atoms.items()))
+
+
+def _check_expanded(node: _Node) -> None:
+    """No bracketed sum multiplied by anything (3(x + 4), x(x + 2), (x + 4)/2, -(x + 4)) or raised to a
+    power (x + 1)^2, anywhere."""
+    if node.kind == "product":
+        for op, child in node.args:
+            others = [(o, c) for o, c in node.args if c is not child]
+            if op == "*" and _is_bracketed_sum(child) and any(
+                    o == "*" or _is_number(c) for o, c in others):
+                raise _NotInForm(_EXPAND)
+    elif node.kind == "power":
+        base, exponent = node.args
+        if _is_bracketed_sum(base) and exponent.value.is_Integer and exponent.value > 1:
+            raise _NotInForm(_EXPAND)
+    elif node.kind == "neg" and _is_bracketed_sum(node.args[0]):
+        raise _NotInForm(_EXPAND)
+    for child in _children(node):
+        _check_expanded(child)
+
+
+def _factors(node: _Node, divide: bool = False):
+    """The factors of a product as (factor, divided?) pairs, through signs and brackets around products."""
+    if node.kind == "neg":
+        yield from _factors(node.args[0], divide)
+    elif node.kind == "product":
+        for op, child in node.args:
+            yield from _factors(child, divide != (op == "/"))
+    elif node.kind == "group" and _inside(node).kind != "sum":
+        yield from _factors(_inside(node), divide)
+    else:
+        yield node, divide
+
+
+def _check_irreducible(expr: sympy.Expr) -> None:
+    """A polynomial factor must not factor further over the integers, a common number factor included
+    (2x + 2 does); its sign does not matter. Factors that are not small polynomials are let through."""
+    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    if not symbols or len(symbols) > _MAX_FACTOR_SYMBOLS:
+        return
+    try:
+        poly = sympy.Poly(expr, *symbols)
+    except (sympy.PolynomialError, sympy.GeneratorsError):
+        return
+    if not (poly.domain.is_ZZ or poly.domain.is_QQ) or poly.total_degree() > _MAX_FACTOR_DEGREE:
+        return
+    coefficients = [sympy.Rational(c) for c in poly.coeffs()]
+    if any(max(abs(c.p), c.q).bit_length() > _MAX_FACTOR_COEFFICIENT_BITS for c in coefficients):
+        return
+    content, parts = sympy.factor_list(poly)
+    if abs(content) != 1 or len(parts) != 1 or parts[0][1] != 1:
+        raise _NotInForm(_FURTHER)
+
+
+def _check_factored(node: _Node) -> None:
+    """A product (or power) of factors: at most one number in front (a fraction is fine), then letters,
+    powers and bracketed sums that are simplified and cannot be factored further."""
+    node = _inside(_unsigned(_inside(node)))
+    if node.kind == "sum":
+        raise _NotInForm(_PRODUCT)
+    numerators, denominators = [], []
+    for factor, divide in _factors(node):
+        if factor.kind == "num":
+            (denominators if divide else numerators).append(factor.value)
+            continue
+        base, exponent = (factor.args if factor.kind == "power" else (factor, None))
+        if base.kind == "num" and exponent is not None and exponent.value.is_Integer:
+            raise _NotInForm(_NUMBERS)  # 2^3 (x + 1)
+        if _is_bracketed_sum(base):
+            _check_simplified(_inside(base))
+            _check_irreducible(_inside(base).value)
+    _check_numbers(numerators, denominators)
+
+
+def _simplified_problem(parsed: _Parsed) -> tuple[str, str] | None:
+    try:
+        for side in (parsed.lhs_tree, parsed.rhs_tree):
+            if side is not None:
+                _check_simplified(side)
+    except _NotInForm as exc:
+        return exc.reason
+    return None
+
+
+def _form_problem(answer: _Parsed, form: str, target: _Parsed) -> tuple[str, str] | None:
+    """Why ``answer`` is not in ``form`` as (label, hint), or None when it is. ``target`` is the spec's
+    own value: when that is not simplified by these rules, any answer no longer than it counts as
+    simplified (so the author's own form always passes)."""
+    sides = [side for side in (answer.lhs_tree, answer.rhs_tree) if side is not None]
+    try:
+        for side in sides:
+            if form == "factored":
+                if not _is_number(side):  # x(x + 2) = 0
+                    _check_factored(side)
+            elif form == "expanded":
+                _check_expanded(side)
+    except _NotInForm as exc:
+        return exc.reason
+    if form == "factored":
+        return None
+    problem = _simplified_problem(answer)
+    if problem and _simplified_problem(target) and _written_size(answer) <= _written_size(target):
+        return None
+    return problem
+
+
+def _written_size(parsed: _Parsed) -> int:
+    return sum(_size(side) for side in (parsed.lhs_tree, parsed.rhs_tree) if side is not None)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Expressions: grading and validation
 
 
@@ -645,12 +963,19 @@ def _grade_expression(spec: dict, raw: str) -> Grade:
         correct = _equivalent(answer.lhs, target.lhs)
     else:
         correct = _proportional(answer.lhs - answer.rhs, target.lhs - target.rhs)
+    if correct and spec.get("form") is not None:
+        problem = _form_problem(answer, spec["form"], target)
+        if problem is not None:
+            label, hint = problem
+            return Grade(False, f"That is equal, but not {label} yet: {hint}.", str(answer))
     return _verdict(correct, str(answer))
 
 
 def _validate_expression(spec: dict) -> list[str]:
-    value, declared = spec.get("value"), spec.get("variables")
+    value, declared, form = spec.get("value"), spec.get("variables"), spec.get("form")
     problems = []
+    if form is not None and (not isinstance(form, str) or form not in FORMS):
+        problems.append(f"expression form must be simplified, expanded or factored, not {form!r}")
     if declared is not None:
         if not isinstance(declared, list) or not all(isinstance(v, str) for v in declared):
             problems.append(f"expression variables must be a list of names, not {declared!r}")
@@ -674,6 +999,15 @@ def _validate_expression(spec: dict) -> list[str]:
         problems.append(f"expression value {value!r} uses {names}, which {verb} not in variables")
     if parsed.rhs is not None and parsed.lhs - parsed.rhs == 0:
         problems.append(f"expression value {value!r} is an equation that always holds")
+    if form is not None and form in FORMS and not parsed.unknown:
+        problem = _form_problem(parsed, form, parsed)
+        if problem is None and form != "factored" and _simplified_problem(parsed) not in (None, _COLLECT):
+            # Only brackets kept inside a sum may be the author's deliberate form (x^2 + 1/(x + 1)); a value
+            # like 3x + 5x would make the form accept the very answer it is meant to refuse.
+            problem = _simplified_problem(parsed)
+        if problem is not None:
+            label, hint = problem
+            problems.append(f"expression value {value!r} is not {label} ({hint}), but its form is {form!r}")
     return problems
 
 

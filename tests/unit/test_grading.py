@@ -355,6 +355,199 @@ def test_random_expressions_are_graded_or_refused_quickly():
     assert {False, "refused"} <= outcomes  # both paths were exercised
 
 
+# Answer forms: (value, answer, None when the answer is in the form, else the hint the learner gets).
+# Every answer here is equivalent to the value, so without a form each one would be graded right.
+LIKE, NUMBERS, BRACKETS = "combine like terms", "work out the numbers", "leave out the brackets that aren't needed"
+COLLECT, EXPAND = "multiply out the brackets and combine like terms", "multiply out the brackets"
+PRODUCT, FURTHER = "write it as a product", "a factor can still be factored further"
+
+SIMPLIFIED_CASES = [
+    ("8*x", "8x", None),
+    ("8*x", "x*8", None),
+    ("8*x", "8 * x", None),
+    ("8*x", "3x + 5x", LIKE),
+    ("8*x", "4x+4x", LIKE),
+    ("8*x", "10x - 2x", LIKE),
+    ("8*x", "x + 7x", LIKE),
+    ("8*x", "2*4x", NUMBERS),
+    ("8*x", "16x/2", NUMBERS),
+    ("8*x", "8x/1", NUMBERS),
+    ("8*x", "8x*1", NUMBERS),
+    ("8*x", "8x + 0", NUMBERS),
+    ("8*x", "(8x)", BRACKETS),
+    ("8*x", "(2+6)x", NUMBERS),
+    ("5*x + 12", "5x + 12", None),
+    ("5*x + 12", "12 + 5x", None),
+    ("5*x + 12", "3(x + 4) + 2x", COLLECT),
+    ("5*x + 12", "3x + 12 + 2x", LIKE),
+    ("5*x + 12", "5x + 10 + 2", NUMBERS),
+    ("5*x + 12", "5x + 3*4", NUMBERS),
+    ("5*x + 12", "5x + (12)", BRACKETS),
+    ("14 - x", "-x + 14", None),
+    ("14 - x", "10 - (x - 4)", BRACKETS),
+    ("14 - x", "10 - x + 4", NUMBERS),
+    ("14 - x", "-(x - 14)", BRACKETS),
+    ("3*x + 3", "3(x + 1)", None),  # a single term may be a product with a bracketed sum
+    ("3*x + 3", "x + (x + 1) + (x + 2)", BRACKETS),
+    ("3*x + 3", "x + x + 1 + x + 2", LIKE),
+    ("7*a + 2*b", "2b + 7a", None),
+    ("7*a + 2*b", "2a + 3b + 5a - b", LIKE),
+    ("7*a + 2*b", "7a + 3b - b", LIKE),
+    ("x*y", "yx", None),
+    ("2*x*y", "xy + yx", LIKE),
+    ("x^2", "x^2", None),
+    ("x^2", "x*x", LIKE),
+    ("x^2", "x^(1+1)", NUMBERS),
+    ("x^2 + x", "x + x^2", None),  # x and x^2 are not like terms
+    ("8*x^3", "2^3 x^3", NUMBERS),
+    ("4*x^2", "(2x)^2", "work out the powers"),
+    ("x/2", "x/2", None),
+    ("x/2", "0.5x", None),
+    ("x/2", "1/2x", None),
+    ("x/2", "(1/2)x", None),
+    ("x/2", "2x/4", NUMBERS),
+    ("3*x/4", "3x/4", None),
+    ("2*sin(x)", "sin(x) + sin(x)", LIKE),
+    ("2*sqrt(x)", "2sqrt(x + 0)", NUMBERS),
+    ("y = 2*x + 1", "2x + 1 = y", None),
+    ("y = 2*x + 1", "y - 1 = 2x", None),
+    ("y = 2*x + 1", "y = x + x + 1", LIKE),
+    ("y = 2*x + 1", "y + 0 = 2x + 1", NUMBERS),
+]
+
+EXPANDED_CASES = [
+    ("3*x + 12", "3x + 12", None),
+    ("3*x + 12", "12 + 3x", None),
+    ("3*x + 12", "3(x + 4)", EXPAND),
+    ("3*x + 12", "(x + 4)*3", EXPAND),
+    ("3*x + 12", "3(x + 2) + 6", EXPAND),
+    ("3*x + 12", "3x + 6 + 6", NUMBERS),
+    ("3*x + 12", "6(x + 4)/2", EXPAND),
+    ("-2*x + 8", "8 - 2x", None),
+    ("-2*x + 8", "-2(x - 4)", EXPAND),
+    ("-2*x + 8", "2(4 - x)", EXPAND),
+    ("-2*x + 8", "-(2x - 8)", EXPAND),
+    ("x^2 + 2*x + 1", "1 + 2x + x^2", None),
+    ("x^2 + 2*x + 1", "(x + 1)^2", EXPAND),
+    ("x^2 + 2*x + 1", "(x + 1)(x + 1)", EXPAND),
+    ("x^2 + 2*x + 1", "x(x + 2) + 1", EXPAND),
+    ("x^2 + 2*x + 1", "x^2 + x + x + 1", LIKE),
+    ("3*x + 2", "(6x + 4)/2", EXPAND),
+    ("x + 1/(x + 1)", "1/(x + 1) + x", None),  # dividing by a bracketed sum is not a product to expand
+    ("y = 3*x + 3", "y = 3(x + 1)", EXPAND),
+]
+
+FACTORED_CASES = [
+    ("(x + 2)*(x + 3)", "(x + 2)(x + 3)", None),
+    ("(x + 2)*(x + 3)", "(x + 3)(x + 2)", None),
+    ("(x + 2)*(x + 3)", "(x + 2)*(3 + x)", None),
+    ("(x + 2)*(x + 3)", "-(-x - 2)(x + 3)", None),
+    ("(x + 2)*(x + 3)", "x^2 + 5x + 6", PRODUCT),
+    ("(x + 2)*(x + 3)", "(x + 2)(x + 3) + 0", PRODUCT),
+    ("(x + 2)*(x + 3)", "(x^2 + 5x + 6)", PRODUCT),
+    ("(x + 2)*(x + 3)", "1(x^2 + 5x + 6)", FURTHER),
+    ("(x + 2)*(x + 3)", "(2x + 4)(x + 3)/2", FURTHER),
+    ("(x + 2)*(x + 3)", "(x + 2)(x + 1 + 2)", NUMBERS),
+    ("2*(x + 1)", "2(x + 1)", None),
+    ("2*(x + 1)", "(x + 1)*2", None),
+    ("2*(x + 1)", "2(1 + x)", None),
+    ("2*(x + 1)", "-2(-x - 1)", None),
+    ("2*(x + 1)", "2x + 2", PRODUCT),
+    ("2*(x + 1)", "(2x + 2)", PRODUCT),
+    ("2*(x + 1)", "1*(2x + 2)", FURTHER),
+    ("2*(x + 1)", "4(x + 1)/2", NUMBERS),
+    ("(x + 1)/2", "(x + 1)/2", None),
+    ("(x + 1)/2", "1/2 (x + 1)", None),
+    ("x*(x + 2)", "(x + 2)x", None),
+    ("x*(x + 2)", "x^2 + 2x", PRODUCT),
+    ("(x + 1)^2", "(x + 1)^2", None),
+    ("(x + 1)^2", "(x + 1)(1 + x)", None),
+    ("(x + 1)^2", "(x^2 + 2x + 1)^1", FURTHER),
+    ("(a - b)*(a + b)", "(a + b)(a - b)", None),
+    ("(a - b)*(a + b)", "a^2 - b^2", PRODUCT),
+    ("x^2*(x - 1)", "x^2 (x - 1)", None),
+    ("x*(x - 1)*(x + 1)", "x(x^2 - 1)", FURTHER),
+    ("x*(x + 2) = 0", "x(x + 2) = 0", None),
+    ("x*(x + 2) = 0", "x^2 + 2x = 0", PRODUCT),
+]
+
+LABELS = {LIKE: "simplified", NUMBERS: "simplified", BRACKETS: "simplified", COLLECT: "simplified",
+          "work out the powers": "simplified", EXPAND: "expanded", PRODUCT: "factored", FURTHER: "fully factored"}
+
+FORM_CASES = ([(value, "simplified", raw, hint) for value, raw, hint in SIMPLIFIED_CASES]
+              + [(value, "expanded", raw, hint) for value, raw, hint in EXPANDED_CASES]
+              + [(value, "factored", raw, hint) for value, raw, hint in FACTORED_CASES])
+
+
+@pytest.mark.parametrize(("value", "form", "raw", "hint"), FORM_CASES)
+def test_answer_form(value, form, raw, hint):
+    assert grade(expression(value), raw).correct is True  # equivalent: without a form it is right
+    result = grade(expression(value, form=form), raw)
+    if hint is None:
+        assert result == Grade(True, "Correct!", result.normalized)
+    else:
+        assert result.correct is False
+        assert result.feedback == f"That is equal, but not {LABELS[hint]} yet: {hint}."
+        assert canonical_answer(expression(value)) not in result.feedback
+
+
+@pytest.mark.parametrize(("value", "form", "raw", "question"), [
+    ("8*x", "simplified", "3x + 5x", "Simplify $3x + 5x$"),
+    ("3*x + 12", "expanded", "3(x+4)", "Expand $3(x+4)$"),
+    ("(x + 2)*(x + 3)", "factored", "x^2+5x+6", "Factor $x^2+5x+6$"),
+])
+def test_typing_the_question_back_is_not_an_answer(value, form, raw, question):
+    assert grade(expression(value), raw).correct is True
+    result = grade(expression(value, form=form), raw)
+    assert result.correct is False and result.feedback.startswith("That is equal, but not")
+
+
+def test_a_form_does_not_change_how_wrong_answers_are_graded():
+    for form in ("simplified", "expanded"):
+        assert grade(expression("3x + 12", form=form), "3x + 13") == Grade(False, "Not quite.", "3*x + 13")
+    assert grade(expression("(x + 2)*(x + 3)", form="factored"), "(x + 2)(x + 4)").feedback == "Not quite."
+    with pytest.raises(AnswerFormatError, match="brackets"):
+        grade(expression("8x", form="simplified"), "3x + (5x")
+
+
+def test_simplified_accepts_an_answer_no_longer_than_an_unusual_author_value():
+    # The author's value keeps brackets in a sum, which the rules would not call simplified: answers no
+    # longer than it (number literals + letters) are accepted, longer unsimplified ones still are not.
+    spec = expression("x^2 + 1/(x + 1)", form="simplified")
+    assert validate_spec(spec) == []
+    assert grade(spec, "1/(1 + x) + x^2").correct
+    assert grade(spec, canonical_answer(spec)).correct
+    result = grade(spec, "x^2 + 2/(x + 1) - 1/(x + 1)")
+    assert result.correct is False and result.feedback.startswith("That is equal, but not simplified")
+
+
+def test_factored_form_checks_stay_quick_for_large_factors():
+    spec = expression("(x + 2)*(x + 3)", form="factored")
+    for raw in ["(x^12 + 7x^5 + 3)(x + 2)(x + 3)/(x^12 + 7x^5 + 3)",
+                "(x^1000 + 1)(x + 2)(x + 3)/(x^1000 + 1)",
+                "(x + 2)^1000 (x + 3)/(x + 2)^999",
+                "(123456789123456789123x + 987654321987654321)(x + 2)(x + 3)/"
+                "(123456789123456789123x + 987654321987654321)"]:
+        start = time.perf_counter()
+        grade(spec, raw)
+        assert time.perf_counter() - start < 2, raw
+
+
+def test_random_expressions_are_graded_quickly_with_every_form():
+    rng = random.Random(11)
+    specs = [expression("2x + 6", form="simplified"), expression("2x + 6", form="expanded"),
+             expression("2(x + 3)", form="factored")]
+    for _ in range(200):
+        raw = random_expression(rng)
+        for spec in specs:
+            start = time.perf_counter()
+            try:
+                grade(spec, raw)
+            except AnswerFormatError:
+                pass
+            assert time.perf_counter() - start < 2, raw
+
+
 CHOICES = ["Paris", "London", "New York"]
 
 CHOICE_CASES = [
@@ -488,6 +681,16 @@ VALID_SPECS = [
     expression("e^(2x)"),
     expression("2 theta", variables=["theta"]),
     expression("a b c"),
+    expression("8*x", form="simplified"),
+    expression("7*a + 2*b", form="simplified"),
+    expression("y = 2x + 1", form="simplified"),
+    expression("x^2 + 1/(x + 1)", form="simplified"),
+    expression("-3*x + 12", form="expanded"),
+    expression("x^2 - 1", form="expanded"),
+    expression("(x + 2)*(x + 3)", form="factored"),
+    expression("2*(x + 1)", form="factored"),
+    expression("-(x - 2)*(x + 3)", form="factored"),
+    expression("x*(x + 2) = 0", form="factored"),
     choice(CHOICES, 1),
     choice(CHOICES, [0, 2]),
     choice(["3", "4", "5"], 2),
@@ -549,6 +752,19 @@ INVALID_SPECS = [
     (expression("2x", variables=["x", "sin"]), "'sin' must be letters and not a function name"),
     (expression("2x", variables=["x1"]), "'x1' must be letters"),
     (expression("x = x"), "always holds"),
+    (expression("8x", form="simplify"), "expression form must be simplified, expanded or factored, not 'simplify'"),
+    (expression("8x", form=True), "form must be simplified, expanded or factored, not True"),
+    (expression("8x", form=["simplified"]), "form must be simplified, expanded or factored"),
+    (expression("3x + 5x", form="simplified"),
+     "expression value '3x + 5x' is not simplified (combine like terms), but its form is 'simplified'"),
+    (expression("(8x)", form="simplified"), "is not simplified (leave out the brackets"),
+    (expression("3*(x + 4)", form="expanded"),
+     "expression value '3*(x + 4)' is not expanded (multiply out the brackets), but its form is 'expanded'"),
+    (expression("3*x + 6 + 6", form="expanded"), "is not simplified (work out the numbers)"),
+    (expression("2*x + 2", form="factored"),
+     "expression value '2*x + 2' is not factored (write it as a product), but its form is 'factored'"),
+    (expression("x^2 + 5x + 6", form="factored"), "is not factored (write it as a product)"),
+    (expression("(2x + 4)*(x + 3)", form="factored"), "is not fully factored (a factor can still be factored"),
     ({"type": "choice", "correct": 0}, "choices missing"),
     (choice([], 0), "non-empty list"),
     (choice("A or B", 0), "non-empty list"),
