@@ -30,3 +30,9 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     env = {**os.environ, "TUTOR_ENV": "production", "TUTOR_SECRET_KEY": "", "TUTOR_VAR_DIR": str(tmp_path)}
     run = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert run.returncode != 0 and "TUTOR_SECRET_KEY" in run.stderr
+
+
+def test_migrations_match_the_models(db):
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)  # exits non-zero when out of date

@@ -117,7 +117,7 @@ class Migration(migrations.Migration):
                 ('first_action', models.BooleanField()),
                 ('mastery_change', models.JSONField(blank=True, default=dict, help_text='{skill slug: [before, after]}')),
                 ('client_key', models.CharField(help_text='Client idempotency key.', max_length=64)),
-                ('started_at', models.DateTimeField(blank=True, help_text='When the step was shown.', null=True)),
+                ('started_at', models.DateTimeField(blank=True, help_text='When the item was shown (time on task starts here).', null=True)),
                 ('created_at', models.DateTimeField()),
                 ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='knowledge.item')),
                 ('learner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to=settings.AUTH_USER_MODEL)),
