@@ -80,7 +80,9 @@ class Attempt(models.Model):
     first_action = models.BooleanField()
     mastery_change = models.JSONField(default=dict, blank=True, help_text="{skill slug: [before, after]}")
     client_key = models.CharField(max_length=64, help_text="Client idempotency key.")
-    started_at = models.DateTimeField(null=True, blank=True, help_text="When the item was shown (time on task starts here).")
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the item was shown (time on task starts here)."
+    )
     created_at = models.DateTimeField()
 
     class Meta:
