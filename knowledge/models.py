@@ -139,3 +139,50 @@ class MasteryState(models.Model):
 
     def __str__(self):
         return f"{self.learner} {self.skill.slug} {self.p_known:.2f}"
+
+
+class TracingModel(models.Model):
+    """One fitted version of a course's knowledge-tracing model: what was fitted, on which data, how well
+    it predicts learners it never saw, and where and how fast it ran. The active version's per-skill
+    parameters are copied onto the course's skills, where the online update reads them."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="tracing_models")
+    version = models.PositiveIntegerField(help_text="1, 2, … within the course.")
+    model = models.CharField(max_length=32, help_text="Model family, e.g. bkt or bkt-forget.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=200, blank=True, help_text="What the fit is doing now.")
+    progress = models.FloatField(default=0.0, validators=probability)
+    active = models.BooleanField(default=False, help_text="Its parameters drive the online update.")
+    parameters = models.JSONField(default=dict, blank=True, help_text="{skill slug: {p_init, p_learn, …}}")
+    state = models.JSONField(default=dict, blank=True, help_text="The fitted model's full state.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="AUC, RMSE, … on held-out learners.")
+    data_from = models.DateTimeField(null=True, blank=True)
+    data_to = models.DateTimeField(null=True, blank=True)
+    train_rows = models.PositiveIntegerField(default=0)
+    learners = models.PositiveIntegerField(default=0)
+    device = models.CharField(max_length=64, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["course", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["course", "version"], name="tracing_version_unique"),
+            models.UniqueConstraint(
+                fields=["course"], condition=models.Q(active=True), name="one_active_tracing_model"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.course.slug} v{self.version} ({self.model})"

@@ -2,8 +2,8 @@
 
 import pytest
 
+from knowledge import fitting
 from knowledge.models import MasteryState
-from tutor import practice
 from tutor.demo import load_demo
 from tutor.models import Attempt, Classroom, HintTurn, User
 
@@ -20,9 +20,13 @@ def test_load_demo_creates_accounts_classes_and_a_consistent_history(db):
     days = {a.created_at.date() for a in Attempt.objects.all()}
     assert len(days) >= 3, "history should span several days"
     # Mastery in the database is exactly what replaying each simulated learner's log gives.
-    for learner in simulated:
-        stored = {m.skill.slug: m.p_known for m in MasteryState.objects.filter(learner=learner)}
-        assert practice.replay_mastery(learner, summary.course) == pytest.approx(stored)
+    stored = {}
+    for m in MasteryState.objects.filter(learner__in=simulated).select_related("skill"):
+        stored.setdefault(m.learner_id, {})[m.skill.slug] = m.p_known
+    replayed = fitting.replay_mastery(summary.course)
+    assert set(replayed) == set(stored)
+    for learner_id, mastery in stored.items():
+        assert replayed[learner_id] == pytest.approx(mastery)
     spread = [m.p_known for m in MasteryState.objects.all()]
     assert min(spread) < 0.5 < max(spread), "learners should differ"
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from knowledge import fitting
 from knowledge.models import MasteryState, Skill
 from knowledge.tracing.bkt import BKTParams, mastery_after
 from tutor import practice
@@ -184,6 +185,6 @@ def test_replaying_the_log_reproduces_the_online_mastery(people):
         answer_current(alice, session, correct=True)
     online = {m.skill.slug: m.p_known for m in MasteryState.objects.filter(learner=alice)}
     MasteryState.objects.filter(learner=alice).update(p_known=0.5)
-    replayed = practice.replay_mastery(alice, session.course)
+    replayed = fitting.replay_mastery(session.course, [alice])[alice.pk]
     assert replayed == pytest.approx(online)
     assert {m.skill.slug: m.p_known for m in MasteryState.objects.filter(learner=alice)} == pytest.approx(online)

@@ -15,8 +15,9 @@ from django.conf import settings
 from django.db import connection, connections
 from django.test import Client
 
-from knowledge.models import MasteryState
-from knowledge.tasks import replay_learner_mastery
+from knowledge import fitting
+from knowledge.models import MasteryState, Skill
+from knowledge.tasks import refit_tracing_model, replay_learner_mastery
 from tutor import practice
 from tutor.celery import app as celery_app
 
@@ -74,6 +75,27 @@ def test_the_loop_runs_and_a_worker_replays_mastery_from_the_log(people, course,
         assert type(result).__name__ == "AsyncResult"  # went through Redis to the worker process
     assert result.get(timeout=60) == pytest.approx(online)
     assert {m.skill.slug: m.p_known for m in MasteryState.objects.filter(learner=alice)} == pytest.approx(online)
+
+
+def test_a_worker_on_the_gpu_queue_refits_the_tracing_model_and_reports_progress(people, course, celery_worker):
+    for learner, answers in ((people["alice"], [True, False, True, True, False, True, True, True]),
+                             (people["bob"], [False, False, True, False, True, True, True, True]),
+                             (people["carol"], [True, True, True, False, True, True, True, True])):
+        practise(learner, course, answers)
+    assert celery_app.amqp.router.route({}, refit_tracing_model.name)["queue"].name == "gpu"
+    record = fitting.queue_fit(course, "bkt")
+
+    result = refit_tracing_model.delay(record.pk)
+    if USES_SERVICES:
+        assert type(result).__name__ == "AsyncResult"
+    report = result.get(timeout=120)
+    record.refresh_from_db()
+    assert record.status == "done" and record.active and record.progress == 1.0 and record.stage == "Done"
+    assert report["version"] == record.version and report["device"] == record.device in ("cpu", "cuda:0", "cuda")
+    fitted = Skill.objects.get(course=course, slug="add")
+    assert fitted.p_init == pytest.approx(record.parameters["add"]["p_init"])
+    online = {m.skill.slug: m.p_known for m in MasteryState.objects.filter(learner=people["alice"])}
+    assert online == pytest.approx(fitting.replay_mastery(course, [people["alice"]])[people["alice"].pk])
 
 
 def test_the_database_in_use_is_the_configured_one(db):

@@ -422,39 +422,3 @@ def _hint_result(turn: HintTurn, replayed: bool = False) -> HintResult:
         mastery_change=turn.mastery_change,
         replayed=replayed,
     )
-
-
-def replay_mastery(learner: User, course: Course) -> dict[str, float]:
-    """Recompute the learner's mastery of every skill from the log of first actions, with the skills'
-    current parameters (after a refit, or to repair state). Returns {skill slug: P(known)}."""
-    skills = {s.slug: s for s in course.skills.all()}
-    events = [
-        (a.created_at, a.pk, a.correct, a.mastery_change)
-        for a in Attempt.objects.filter(learner=learner, item__course=course, first_action=True)
-    ] + [
-        (h.created_at, h.pk, False, h.mastery_change)
-        for h in HintTurn.objects.filter(learner=learner, step__item__course=course, first_action=True)
-    ]
-    p_known = {slug: skill.p_init for slug, skill in skills.items()}
-    counts = {slug: [0, 0] for slug in skills}
-    last_seen = {}
-    for created_at, _, correct, change in sorted(events, key=lambda e: (e[0], e[1])):
-        for slug in change:
-            if slug in skills:
-                p_known[slug] = mastery_after(p_known[slug], correct, _params(skills[slug]))
-                counts[slug][0] += 1
-                counts[slug][1] += int(correct)
-                last_seen[slug] = created_at
-    with transaction.atomic():
-        for slug, when in last_seen.items():
-            MasteryState.objects.update_or_create(
-                learner=learner,
-                skill=skills[slug],
-                defaults={
-                    "p_known": p_known[slug],
-                    "observations": counts[slug][0],
-                    "correct": counts[slug][1],
-                    "updated_at": when,
-                },
-            )
-    return {slug: p_known[slug] for slug in last_seen}

@@ -48,3 +48,38 @@ def class_overview(classroom: Classroom) -> dict:
         for skill in skills
     ]
     return {"learners": rows, "skills": skill_means, "skill_count": len(skills)}
+
+
+def skill_model(course) -> dict:
+    """The course's tracing-model versions and, per skill, the parameters the online update uses now,
+    with a plain reading of each for teachers."""
+    versions = list(course.tracing_models.select_related("requested_by")[:20])
+    active = next((v for v in versions if v.active), None)
+    fitted = active.parameters if active else {}
+    skills = []
+    for skill in course.skills.all():
+        row = fitted.get(skill.slug, {})
+        skills.append({"skill": skill, "rows": row.get("rows"), "fitted": row.get("fitted", False),
+                       "reading": skill_reading(skill)})
+    return {"versions": versions, "active": active, "skills": skills,
+            "running": any(v.status in ("queued", "running") for v in versions)}
+
+
+def skill_reading(skill) -> str:
+    """A few words on what a skill's BKT parameters say, for someone who does not read BKT."""
+    words = []
+    if skill.p_init >= 0.6:
+        words.append("most learners know it already")
+    elif skill.p_init <= 0.15:
+        words.append("new to most learners")
+    if skill.p_learn >= 0.3:
+        words.append("learned quickly")
+    elif skill.p_learn <= 0.08:
+        words.append("slow to learn")
+    if skill.p_guess >= 0.3:
+        words.append("easy to guess")
+    if skill.p_slip >= 0.2:
+        words.append("often slipped on")
+    if skill.p_forget >= 0.05:
+        words.append("forgotten without practice")
+    return ", ".join(words).capitalize() or "Typical"

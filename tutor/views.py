@@ -2,11 +2,15 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from knowledge import fitting
 from knowledge.models import Course
+from knowledge.tasks import refit_tracing_model
 from tutor import access, practice, reports
 from tutor.classrooms import join_classroom
 from tutor.models import User
@@ -113,6 +117,23 @@ def teach(request):
 def classroom_page(request, classroom_id: int):
     classroom = _get_or_404(access.classrooms_for(request.user).select_related("course"), classroom_id)
     return render(request, "tutor/classroom.html", {"classroom": classroom, **reports.class_overview(classroom)})
+
+
+@role_required(User.Role.TEACHER)
+def skill_model_page(request, course_id: int):
+    """Each skill's tracing parameters and the model's versions; admins may start a refit here."""
+    course = _get_or_404(access.courses_for(request.user), course_id)
+    if request.method == "POST":
+        if not request.user.is_admin_role:
+            raise PermissionDenied("Only an administrator can refit a course's model.")
+        model = request.POST.get("model", "bkt")
+        if model not in fitting.FITTABLE:
+            return HttpResponseBadRequest(f"Unknown model {model!r}.")
+        record = fitting.queue_fit(course, model, requested_by=request.user)
+        transaction.on_commit(lambda: refit_tracing_model.delay(record.pk))
+        return redirect("skill-model", course_id=course.pk)
+    context = {"course": course, "models": list(fitting.FITTABLE), **reports.skill_model(course)}
+    return render(request, "tutor/skill_model.html", context)
 
 
 @role_required(User.Role.RESEARCHER)
