@@ -10,27 +10,33 @@ the skills (where the online update reads them) and every learner's mastery is r
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from knowledge.models import Course, MasteryState, Skill, TracingModel
+from knowledge.models import Course, MasteryState, Prerequisite, Skill, TracingModel
 from knowledge.tracing.bkt import BatchedBKT, pick_device
 from knowledge.tracing.data import Interactions, merge_question_attempts
+from knowledge.tracing.hierarchical import TRAITS, HierarchicalKT, describe_learner
 from knowledge.tracing.metrics import all_metrics
 from tutor.models import Attempt, HintTurn
 from tutor.scheduling import MASTERY_THRESHOLD
 
-# Model families the app can fit and apply. Each must yield per-skill BKT parameters for the online update.
+# Model families the app can fit and apply. Each yields per-skill BKT parameters for the online update; the
+# hierarchical one gives those of a typical learner on a question of average difficulty, and adds each
+# learner's traits and the prerequisite effect, with intervals, for teachers.
 FITTABLE = {
-    "bkt": {},
-    "bkt-forget": {"forget": True},
+    "bkt": "BKT per skill, fitted by EM",
+    "bkt-forget": "BKT per skill with forgetting, fitted by EM",
+    "hier": "Hierarchical Bayesian model (learner traits, prerequisite effect), fitted by SVI",
 }
+MAX_GUESS_SLIP = 0.499  # the online update's guess and slip stay below 1/2 (above it the states swap meaning)
 MIN_SKILL_ROWS = 20  # a skill seen fewer times keeps its current (authored or earlier) parameters
 HOLDOUT_SHARE = 0.2  # of the learners, held out (chosen by a seeded shuffle) to score the fit
 MIN_HOLDOUT_LEARNERS = 3
@@ -49,6 +55,7 @@ class CourseLog:
     interactions: Interactions
     learner_ids: np.ndarray  # user pk per learner index
     skills: list[Skill]  # per skill index, in course order
+    prerequisites: np.ndarray  # [edges, 2] (prerequisite, skill) skill indices
     event_times: list[datetime]  # per question attempt (the `attempt` column)
     first: datetime | None
     last: datetime | None
@@ -66,13 +73,15 @@ def course_log(course: Course, since: datetime | None = None, until: datetime | 
         window["created_at__lt"] = until
     if learner_ids is not None:
         window["learner_id__in"] = list(learner_ids)
-    fields = ("learner_id", "created_at", "pk", "correct", "mastery_change", "step_id")
-    attempts = Attempt.objects.filter(item__course=course, first_action=True, **window).values_list(*fields)
-    hints = HintTurn.objects.filter(step__item__course=course, first_action=True, **window).values_list(
-        "learner_id", "created_at", "pk", "first_action", "mastery_change", "step_id"
+    attempts = Attempt.objects.filter(item__course=course, first_action=True, **window).values_list(
+        "learner_id", "created_at", "pk", "correct", "mastery_change", "step_id"
     )
-    events = [(who, when, pk, bool(ok), change, step) for who, when, pk, ok, change, step in attempts]
-    events += [(who, when, pk, False, change, step) for who, when, pk, _, change, step in hints]
+    hints = HintTurn.objects.filter(step__item__course=course, first_action=True, **window).values_list(
+        "learner_id", "created_at", "pk", "mastery_change", "step_id"
+    )
+    events = [(who, _moment(when), pk, bool(ok), _json(change), step)
+              for who, when, pk, ok, change, step in _fetch(attempts)]
+    events += [(who, _moment(when), pk, False, _json(change), step) for who, when, pk, change, step in _fetch(hints)]
     events.sort(key=lambda e: (e[0], e[1], e[2]))  # the order the online update applied them in
 
     learners: dict[int, int] = {}
@@ -92,7 +101,9 @@ def course_log(course: Course, since: datetime | None = None, until: datetime | 
                 attempt.append(number)
     log = Interactions(user=user, seq=seq, skill=skill, correct=correct, problem=problem, attempt=attempt,
                        n_users=len(learners), n_skills=len(skills), n_problems=len(steps))
-    return CourseLog(log, np.array(list(learners), dtype=np.int64), skills, times,
+    edges = Prerequisite.objects.filter(skill__course=course).values_list("prerequisite__slug", "skill__slug")
+    prerequisites = np.array([(skill_index[a], skill_index[b]) for a, b in edges], dtype=np.int64).reshape(-1, 2)
+    return CourseLog(log, np.array(list(learners), dtype=np.int64), skills, prerequisites, times,
                      events[0][1] if events else None, max((e[1] for e in events), default=None))
 
 
@@ -124,12 +135,13 @@ def run_fit(record: TracingModel, *, device: str = "auto", activate: bool = True
         if len(log.interactions) == 0:
             raise FitError("There are no attempts to fit in this course and data window.")
         chosen = pick_device(device)
-        record.metrics = _held_out_metrics(record.model, log.interactions, chosen, reporter)
+        record.metrics = _held_out_metrics(record.model, log, chosen, reporter)
         reporter("Fitting on all learners", 0.45)
-        fitted = _new_model(record.model, chosen).fit(
-            log.interactions, progress=reporter.em("Fitting on all learners", 0.45, 0.8)
+        fitted = _new_model(record.model, chosen, log).fit(
+            log.interactions, progress=reporter.steps("Fitting on all learners", 0.45, 0.8)
         )
         record.parameters = _skill_parameters(fitted, log)
+        record.posterior = _posterior(fitted, log)
         record.state = fitted.state_dict()
         record.train_rows, record.learners = len(log.interactions), log.interactions.n_users
         record.data_from, record.data_to = record.data_from or log.first, record.data_to or log.last
@@ -192,37 +204,67 @@ def replay_mastery(course: Course, learners=None) -> dict[int, dict[str, float]]
         counts = last - first + 1
         correct_counts = np.add.reduceat(data.correct[order], first)
         mastered = np.flatnonzero(after_sorted >= MASTERY_THRESHOLD)
-        first_mastered = {}
-        for row in mastered[::-1]:  # backwards, so the earliest row of each key wins
-            first_mastered[int(key[row])] = row
+        mastered_keys, earliest = np.unique(key[mastered], return_index=True)  # rows are in time order per key
+        first_mastered = dict(zip(mastered_keys.tolist(), mastered[earliest].tolist(), strict=True))
+        time_of = [log.event_times[a] for a in data.attempt[order].tolist()]
+        adapt = connection.ops.adapt_datetimefield_value
         states, result = [], {}
-        for end, n, n_correct in zip(last, counts, correct_counts, strict=True):
+        for end, n, n_correct in zip(last.tolist(), counts.tolist(), correct_counts.tolist(), strict=True):
             k = int(key[end])
             u, s = divmod(k, data.n_skills)
             learner_id, skill = int(log.learner_ids[u]), log.skills[s]
-            row = order[end]
             mastered_row = first_mastered.get(k)
-            states.append(MasteryState(
-                learner_id=learner_id, skill=skill, p_known=float(after_sorted[end]), observations=int(n),
-                correct=int(n_correct), updated_at=log.event_times[data.attempt[row]],
-                mastered_at=None if mastered_row is None else log.event_times[data.attempt[order[mastered_row]]],
-            ))
-            result.setdefault(learner_id, {})[skill.slug] = float(after_sorted[end])
-        MasteryState.objects.bulk_create(
-            states, batch_size=2000, update_conflicts=True, unique_fields=["learner", "skill"],
-            update_fields=["p_known", "observations", "correct", "updated_at", "mastered_at"],
-        )
+            p_known = float(after_sorted[end])
+            states.append((learner_id, skill.pk, p_known, n, n_correct, adapt(time_of[end]),
+                           None if mastered_row is None else adapt(time_of[mastered_row])))
+            result.setdefault(learner_id, {})[skill.slug] = p_known
+        _upsert_mastery(states)
     return result
+
+
+def _upsert_mastery(states: list[tuple]) -> None:
+    """Insert or update (learner, skill) mastery rows in bulk: the same SQL on PostgreSQL and SQLite, and far
+    cheaper than building hundreds of thousands of model instances."""
+    columns = "learner_id, skill_id, p_known, observations, correct, updated_at, mastered_at"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns.split(", ")[2:])
+    sql = (f"INSERT INTO {MasteryState._meta.db_table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+           f"ON CONFLICT (learner_id, skill_id) DO UPDATE SET {updates}")
+    with connection.cursor() as cursor:
+        for start in range(0, len(states), 10_000):
+            cursor.executemany(sql, states[start:start + 10_000])
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------------
 
-def _new_model(name: str, device) -> BatchedBKT:
-    return BatchedBKT(device=device, **FITTABLE[name])
+def _fetch(queryset) -> list[tuple]:
+    """A values_list query's rows straight from the database cursor: a log has millions of rows, and Django's
+    per-row converters cost more than the fit itself. `_moment` and `_json` finish the conversion."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
-def _held_out_metrics(name: str, data: Interactions, device, reporter: _Reporter) -> dict:
+def _moment(value) -> datetime:
+    """A stored datetime as an aware datetime (SQLite gives Django's naive UTC, as text or parsed)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _new_model(name: str, device, log: CourseLog):
+    if name == "hier":
+        return HierarchicalKT(prerequisites=log.prerequisites, device=device)
+    return BatchedBKT(device=device, forget=name == "bkt-forget")
+
+
+def _held_out_metrics(name: str, log: CourseLog, device, reporter: _Reporter) -> dict:
     """Fit on most learners, predict a held-out share of them from their own past, score per question."""
+    data = log.interactions
     present = np.flatnonzero(np.bincount(data.user, minlength=data.n_users) > 0)
     n_test = max(MIN_HOLDOUT_LEARNERS, round(HOLDOUT_SHARE * len(present)))
     if len(present) < 2 * n_test:
@@ -231,17 +273,22 @@ def _held_out_metrics(name: str, data: Interactions, device, reporter: _Reporter
     test_users[np.random.default_rng(0).permutation(present)[:n_test]] = True
     train, test = data.subset(~test_users), data.subset(test_users)
     reporter("Fitting on the other learners", 0.05)
-    model = _new_model(name, device).fit(train, progress=reporter.em("Fitting on the other learners",
-                                                                      0.05, 0.4))
+    model = _new_model(name, device, log).fit(train, progress=reporter.steps("Fitting on the other learners",
+                                                                             0.05, 0.4))
     reporter("Scoring the held-out learners", 0.4)
     labels, probs = merge_question_attempts(test, model.predict(test))
     return {**all_metrics(labels, probs), "held_out_learners": n_test,
             "held_out_attempts": len(labels), "train_rows": len(train)}
 
 
-def _skill_parameters(model: BatchedBKT, log: CourseLog) -> dict:
+def _skill_parameters(model, log: CourseLog) -> dict:
     """{skill slug: parameters}: fitted where the skill has enough rows, otherwise its current values."""
-    fitted = model.params()
+    if isinstance(model, BatchedBKT):
+        fitted = model.params()
+    else:  # the hierarchical model's skills, for a typical learner and question, as BKT parameters
+        means = {name: values["mean"] for name, values in model.skill_params().items()}
+        fitted = {"prior": means["init"], "learn": means["learn"], "guess": np.minimum(means["guess"], MAX_GUESS_SLIP),
+                  "slip": np.minimum(means["slip"], MAX_GUESS_SLIP), "forget": np.zeros(len(log.skills))}
     rows = np.bincount(log.interactions.skill, minlength=len(log.skills))
     out = {}
     for i, skill in enumerate(log.skills):
@@ -250,6 +297,22 @@ def _skill_parameters(model: BatchedBKT, log: CourseLog) -> dict:
                   for field, name in zip(PARAM_FIELDS, _TENSOR_NAMES, strict=True)}
         out[skill.slug] = {**values, "rows": int(rows[i]), "fitted": bool(enough)}
     return out
+
+
+def _posterior(model, log: CourseLog) -> dict:
+    """The hierarchical model's readable posterior: the prerequisite effect, the population's spread, and per
+    learner (by user pk) their traits as [mean, low, high] with words such as "learns fast, forgets slowly"."""
+    if not isinstance(model, HierarchicalKT):
+        return {}
+    traits = model.traits()
+    learners = {}
+    for i, user in enumerate(traits["users"]):
+        learners[str(int(log.learner_ids[user]))] = {
+            "words": describe_learner(traits, i),
+            **{name: [float(traits[name][k][i]) for k in ("mean", "lo", "hi")] for name in TRAITS},
+        }
+    return {"prerequisite_effect": model.prerequisite_effect(), "population": model.population(),
+            "learners": learners}
 
 
 def _skills_model(skills: list[Skill]) -> BatchedBKT:
@@ -276,9 +339,8 @@ class _Reporter:
             self.record.save()
             self.saved_at = time.monotonic()
 
-    def em(self, stage: str, start: float, end: float):
-        """An EM progress callback mapping iterations onto [start, end] of the whole job."""
-        def report(iteration, max_iter, loglik):
-            self(f"{stage}: EM iteration {iteration}, log-likelihood per row {loglik:.4f}",
-                 start + (end - start) * iteration / max_iter)
+    def steps(self, stage: str, start: float, end: float):
+        """A fit's progress callback (EM iteration or SVI step, of at most `total`) mapped onto [start, end]."""
+        def report(step, total, value):
+            self(f"{stage}: step {step} of at most {total}", start + (end - start) * step / total)
         return report

@@ -162,6 +162,10 @@ class TracingModel(models.Model):
     parameters = models.JSONField(default=dict, blank=True, help_text="{skill slug: {p_init, p_learn, …}}")
     state = models.JSONField(default=dict, blank=True, help_text="The fitted model's full state.")
     metrics = models.JSONField(default=dict, blank=True, help_text="AUC, RMSE, … on held-out learners.")
+    posterior = models.JSONField(
+        default=dict, blank=True,
+        help_text="Hierarchical model: prerequisite effect, population, each learner's traits with intervals.",
+    )
     data_from = models.DateTimeField(null=True, blank=True)
     data_to = models.DateTimeField(null=True, blank=True)
     train_rows = models.PositiveIntegerField(default=0)

@@ -189,3 +189,23 @@ def test_teachers_read_the_parameters_and_only_admins_refit(history, people, cou
     assert response.status_code == 302 and len(queued) == 1  # the refit task, sent once the row is saved
     newest = TracingModel.objects.filter(course=course).order_by("-version").first()
     assert newest.version == 2 and newest.model == "bkt-forget"
+
+
+def test_the_hierarchical_model_tells_teachers_how_each_learner_learns(history, people, course):
+    record = fitting.run_fit(fitting.queue_fit(course, "hier"))
+    assert record.status == "done" and record.active and 0.0 <= record.metrics["auc"] <= 1.0
+    effect = record.posterior["prerequisite_effect"]
+    assert effect["lo"] <= effect["mean"] <= effect["hi"]
+    traits = record.posterior["learners"]
+    assert set(traits) == {str(learner.pk) for learner in history}
+    for learner in traits.values():
+        assert "learns" in learner["words"] and "forgets" in learner["words"]
+        assert all(low <= mean <= high for mean, low, high in (learner[t] for t in ("ability", "learn", "forget")))
+    for values in record.parameters.values():  # what the online update uses: a typical learner's BKT
+        assert 0 < values["p_guess"] < 0.5 and 0 < values["p_slip"] < 0.5 and values["p_forget"] == 0
+
+    teacher = Client()
+    teacher.force_login(people["teacher_a"])
+    page = teacher.get(f"/teach/class/{people['class_a'].pk}/").content.decode()
+    assert "How they learn" in page and traits[str(history[0].pk)]["words"] in page
+    assert "What the hierarchical model says" in teacher.get(f"/teach/course/{course.pk}/model/").content.decode()

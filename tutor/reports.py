@@ -24,6 +24,7 @@ def class_overview(classroom: Classroom) -> dict:
         .values("learner_id")
         .annotate(attempts=Count("pk"), correct=Count("pk", filter=Q(correct=True)), last=Max("created_at"))
     }
+    traits = learner_traits(classroom.course)
     rows = []
     for learner in learners:
         p = [states.get((learner.pk, skill.pk), skill.p_init) for skill in skills]
@@ -36,6 +37,7 @@ def class_overview(classroom: Classroom) -> dict:
                 "attempts": act.get("attempts", 0),
                 "accuracy": act["correct"] / act["attempts"] if act.get("attempts") else None,
                 "last_active": act.get("last"),
+                "traits": traits.get(str(learner.pk), {}).get("words"),
             }
         )
     skill_means = [
@@ -47,7 +49,13 @@ def class_overview(classroom: Classroom) -> dict:
         }
         for skill in skills
     ]
-    return {"learners": rows, "skills": skill_means, "skill_count": len(skills)}
+    return {"learners": rows, "skills": skill_means, "skill_count": len(skills), "has_traits": bool(traits)}
+
+
+def learner_traits(course) -> dict:
+    """{learner pk: traits} from the course's newest fitted hierarchical model (empty if there is none)."""
+    newest = course.tracing_models.filter(status="done").exclude(posterior={}).order_by("-version").first()
+    return newest.posterior.get("learners", {}) if newest else {}
 
 
 def skill_model(course) -> dict:
@@ -61,7 +69,8 @@ def skill_model(course) -> dict:
         row = fitted.get(skill.slug, {})
         skills.append({"skill": skill, "rows": row.get("rows"), "fitted": row.get("fitted", False),
                        "reading": skill_reading(skill)})
-    return {"versions": versions, "active": active, "skills": skills,
+    hierarchical = next((v for v in versions if v.status == "done" and v.posterior), None)
+    return {"versions": versions, "active": active, "skills": skills, "hierarchical": hierarchical,
             "running": any(v.status in ("queued", "running") for v in versions)}
 
 

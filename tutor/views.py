@@ -132,7 +132,7 @@ def skill_model_page(request, course_id: int):
         record = fitting.queue_fit(course, model, requested_by=request.user)
         transaction.on_commit(lambda: refit_tracing_model.delay(record.pk))
         return redirect("skill-model", course_id=course.pk)
-    context = {"course": course, "models": list(fitting.FITTABLE), **reports.skill_model(course)}
+    context = {"course": course, "models": fitting.FITTABLE.items(), **reports.skill_model(course)}
     return render(request, "tutor/skill_model.html", context)
 
 

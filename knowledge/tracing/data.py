@@ -214,3 +214,34 @@ def merge_question_attempts(interactions: Interactions, predictions) -> tuple[np
     sums = np.bincount(group, weights=predictions)
     counts = np.bincount(group)
     return interactions.correct[first].astype(np.int64), sums / counts
+
+
+def read_skill_graph(path, skill_col, edges, names=None) -> np.ndarray:
+    """Prerequisite edges as (prerequisite, skill) pairs of skill indices, numbered as `load_csv` numbers the
+    log's `skill_col` (read from the log at `path`). `edges` is a CSV of (prerequisite, skill) ids: the columns
+    whose names start with "from" and "to" (DBE-KT22's KC_Relationships.csv), else its first two columns.
+    With `names`, a CSV of `id, name` (DBE-KT22's KCs.csv), the log's skill column holds names (matched without
+    regard to case or surrounding spaces) and the edges hold ids. Edges to or from a skill the log never names
+    are left out."""
+    with _open_text(Path(path)) as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        if skill_col not in header:
+            raise ValueError(f"{Path(path).name}: no column {skill_col!r}; the header is {header}")
+        i = header.index(skill_col)
+        values = [row[i] for row in reader]
+    index = _reindex(values)
+    skill_of = {v.strip().lower(): int(k) for v, k in zip(values, index, strict=True)}
+    if names is not None:
+        with _open_text(Path(names)) as fh:
+            rows = list(csv.DictReader(fh))
+        skill_of = {r["id"].strip(): skill_of[r["name"].strip().lower()] for r in rows
+                    if r["name"].strip().lower() in skill_of}
+    with _open_text(Path(edges)) as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader)]
+        start = [j for j, h in enumerate(header) if h.startswith("from")]
+        end = [j for j, h in enumerate(header) if h.startswith("to")]
+        a, b = (start[0], end[0]) if start and end else (0, 1)
+        pairs = [(skill_of.get(r[a].strip().lower()), skill_of.get(r[b].strip().lower())) for r in reader if r]
+    return np.array([p for p in pairs if None not in p], dtype=np.int64).reshape(-1, 2)
