@@ -148,7 +148,7 @@ def run_fit(record: TracingModel, *, device: str = "auto", activate: bool = True
         record.device = str(chosen)
         if activate:
             reporter("Replaying every learner's mastery", 0.8, force=True)
-            activate_model(record)
+            activate_model(record, log=None if record.data_from or record.data_to else log)
         record.status = TracingModel.Status.DONE
         record.duration_seconds = time.perf_counter() - started
         record.finished_at = timezone.now()
@@ -162,8 +162,9 @@ def run_fit(record: TracingModel, *, device: str = "auto", activate: bool = True
     return record
 
 
-def activate_model(record: TracingModel) -> None:
-    """Make this version the one the online update uses, and replay all mastery with it."""
+def activate_model(record: TracingModel, log: CourseLog | None = None) -> None:
+    """Make this version the one the online update uses, and replay all mastery with it (from `log` when it is
+    the course's whole log, loaded just before)."""
     skills = {s.slug: s for s in record.course.skills.all()}
     with transaction.atomic():
         TracingModel.objects.filter(course=record.course, active=True).exclude(pk=record.pk).update(active=False)
@@ -175,13 +176,14 @@ def activate_model(record: TracingModel) -> None:
                     setattr(skills[slug], field, values[field])
         Skill.objects.bulk_update(list(skills.values()), PARAM_FIELDS)
         Course.objects.filter(pk=record.course_id).update(updated_at=timezone.now())  # new priors for caches
-        replay_mastery(record.course)
+        replay_mastery(record.course, log=log)
 
 
-def replay_mastery(course: Course, learners=None) -> dict[int, dict[str, float]]:
+def replay_mastery(course: Course, learners=None, log: CourseLog | None = None) -> dict[int, dict[str, float]]:
     """Recompute mastery from the whole log with the skills' current parameters, exactly as the online
     update would have, for all learners of the course or the given ones; store and return it as
-    {learner pk: {skill slug: P(known)}}."""
+    {learner pk: {skill slug: P(known)}}. `log`: the course's whole log if already loaded (for all learners);
+    it is used only if the log still has as many events as when it was read."""
     learner_ids = None if learners is None else [getattr(who, "pk", who) for who in learners]
     with transaction.atomic():
         # Lock the stored states first, so that an answer arriving now waits for the replay, then applies.
@@ -189,7 +191,8 @@ def replay_mastery(course: Course, learners=None) -> dict[int, dict[str, float]]
         if learner_ids is not None:
             locked = locked.filter(learner_id__in=learner_ids)
         list(locked.values_list("pk", flat=True))
-        log = course_log(course, learner_ids=learner_ids)
+        if log is None or learner_ids is not None or _event_count(course) != len(log.event_times):
+            log = course_log(course, learner_ids=learner_ids)
         data = log.interactions
         if len(data) == 0:
             return {}
@@ -220,6 +223,12 @@ def replay_mastery(course: Course, learners=None) -> dict[int, dict[str, float]]
             result.setdefault(learner_id, {})[skill.slug] = p_known
         _upsert_mastery(states)
     return result
+
+
+def _event_count(course: Course) -> int:
+    """First actions in the course's log (a changed count means the log changed since it was read)."""
+    return (Attempt.objects.filter(item__course=course, first_action=True).count()
+            + HintTurn.objects.filter(step__item__course=course, first_action=True).count())
 
 
 def _upsert_mastery(states: list[tuple]) -> None:

@@ -102,7 +102,7 @@ def test_a_refit_stores_a_scored_version_and_the_online_update_uses_its_paramete
     assert after == pytest.approx(mastery_after(params.p_init, True, params), abs=1e-6)
 
 
-def test_the_online_update_gives_the_same_mastery_as_a_full_replay(history, course):
+def test_the_online_update_gives_the_same_mastery_as_a_full_replay(history, people, course):
     online = online_mastery(course)
     assert sum(len(v) for v in online.values()) >= 12
     MasteryState.objects.filter(skill__course=course).update(p_known=0.5)
@@ -113,6 +113,19 @@ def test_the_online_update_gives_the_same_mastery_as_a_full_replay(history, cour
     assert online_mastery(course) == replayed  # and stored
     one = history[0].pk
     assert fitting.replay_mastery(course, [one]) == {one: pytest.approx(online[one], abs=1e-9)}
+
+    # A log read before an answer arrived is not used to replay: the answer's mastery change survives.
+    late = make_user("late", "learner")
+    Enrollment.objects.create(classroom=people["class_a"], learner=late)
+    practise(late, course, 1, 0.05, random.Random(1), key="early-")
+    stale = fitting.course_log(course)
+    before_late = online_mastery(course)[late.pk]
+    practise(late, course, 1, 0.05, random.Random(2), key="late-")
+    with_late_answer = online_mastery(course)
+    assert with_late_answer[late.pk] != before_late
+    fitting.replay_mastery(course, log=stale)
+    for learner_id, mastery in online_mastery(course).items():
+        assert mastery == pytest.approx(with_late_answer[learner_id], abs=1e-9)
 
     # After a refit (new parameters, mastery replayed), more practice online still equals a replay.
     fitting.run_fit(fitting.queue_fit(course, "bkt-forget"))
