@@ -14,7 +14,9 @@ prediction (the mean) before scoring, as in pyKT.
 
 Our BKT variants: `bkt` (per-skill BKT, Corbett & Anderson 1995), `bkt-idem` (+ guess/slip per problem,
 KT-IDEM), `bkt-ind` (+ a prior individualised by the learner's earlier answers), `bkt-forget` (+ forgetting),
-`bkt-all` (all three). On a log without problem ids `bkt-idem` is `bkt`.
+`bkt-all` (all three). On a log without problem ids `bkt-idem` is `bkt`. `hier`: the hierarchical Bayesian
+model (knowledge/tracing/hierarchical.py; the prerequisite graph from --kc-graph or the data set's preset).
+`dkt`, `attn`: the deep models (knowledge/tracing/deep.py), early-stopped on 10 % of the training learners.
 
 Models come from `MODELS`: a name -> factory(options) returning an object with `fit(train)` and
 `predict(test) -> P(correct) per row` (optionally `fit_seconds`, when it times its own fit, and `device`).
@@ -45,13 +47,21 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from knowledge.tracing.data import Interactions, learner_folds, load_csv, merge_question_attempts  # noqa: E402
+from knowledge.tracing.data import (  # noqa: E402
+    Interactions,
+    learner_folds,
+    load_csv,
+    merge_question_attempts,
+    read_skill_graph,
+)
 from knowledge.tracing.metrics import all_metrics  # noqa: E402
 
 PYBKT_PYTHON = ROOT / "benchmarks" / ".venv-pybkt" / "bin" / "python"
 PYBKT_RUNNER = ROOT / "benchmarks" / "pybkt_runner.py"
 
-# Column presets by file name (the part before the first dot). "qmatrix" is a file beside the data.
+# Column presets by file name (the part before the first dot), or by the folder's name for a generic file name
+# (dbe_kt22/interactions.csv.gz). "qmatrix" is a file beside the data; so are "kc_graph" (prerequisite edges
+# between skills, for the models that use a graph) and "kc_names" (skill id -> name, when the log names skills).
 DATASETS = {
     "assist2009": dict(user_col="user_id", seq_col="seq_idx", skill_col="skill_id", problem_col="problem_id",
                        fold_col="akt_test_fold"),
@@ -59,6 +69,8 @@ DATASETS = {
                        fold_col="pykt_fold"),
     "statics2011": dict(user_col="seq_id", seq_col="seq_idx", skill_col=None, problem_col="question_id",
                         fold_col=None, qmatrix="statics2011_qmatrix.csv"),
+    "dbe_kt22": dict(user_col="user_id_guess", seq_col="seq_idx", skill_col="primary_kc_name",
+                     problem_col="question_id", fold_col=None, kc_graph="KC_Relationships.csv", kc_names="KCs.csv"),
 }
 
 
@@ -144,19 +156,65 @@ class PyBKTAdapter:
 
 
 class DeepAdapter:
-    """knowledge/tracing/deep.py models (imported lazily, so this benchmark runs without them)."""
+    """knowledge/tracing/deep.py models (imported lazily, so this benchmark runs without them), with their
+    default hyperparameters on every data set. Early stopping validates on 10 % of the TRAINING learners
+    (drawn with --seed inside `fit`); the test learners are seen only by `predict`. On the CPU torch gets
+    --threads threads (default 1: these small tensors gain little from a second thread, and lose a lot when
+    other work shares the cores)."""
 
-    def __init__(self, options, cls_name):
-        self.options, self.cls_name, self.model = options, cls_name, None
+    def __init__(self, options, cls_name, **hyper):
+        self.options, self.cls_name, self.hyper, self.model = options, cls_name, hyper, None
         self.device = options.device
+        self.progress = None
 
     def fit(self, train: Interactions) -> None:
+        import torch
+
         from knowledge.tracing import deep
 
+        torch.set_num_threads(self.options.threads or 1)
         cls = getattr(deep, self.cls_name)
-        self.model = cls(train.n_skills, train.n_problems, seed=self.options.seed, device=self.options.device)
-        self.model.fit(train)
+        self.model = cls(train.n_skills, train.n_problems, seed=self.options.seed, device=self.options.device,
+                         **self.hyper)
+
+        def report(record):
+            if self.progress is not None:
+                self.progress.set_postfix_str(f"epoch {record['epoch']} valid AUC {record['valid_auc']:.4f}")
+
+        self.model.fit(train, progress=report)
         self.device = str(self.model.device)
+        self.fit_seconds = self.model.fit_seconds
+
+    def predict(self, test: Interactions) -> np.ndarray:
+        return self.model.predict(test)
+
+
+class HierAdapter:
+    """knowledge/tracing/hierarchical.py: learner traits from population priors, skill and question parameters,
+    and the prerequisite graph of the data set's preset (`kc_graph`) or `--kc-graph`, fitted by SVI. Test learners
+    get their traits filtered online from their own earlier answers."""
+
+    def __init__(self, options, **config):
+        self.options, self.config, self.model = options, config, None
+        self.device = options.device
+        self.progress = None
+
+    def fit(self, train: Interactions) -> None:
+        from knowledge.tracing.hierarchical import HierarchicalKT
+
+        if self.options.threads:
+            self.config["threads"] = self.options.threads
+        self.model = HierarchicalKT(prerequisites=getattr(self.options, "prerequisites", None),
+                                    seed=self.options.seed, device=self.options.device, **self.config)
+        self.device = str(self.model.device)
+        shown = [0.0]
+
+        def report(step, steps, loss):
+            if self.progress is not None and time.monotonic() - shown[0] > 0.5:
+                self.progress.set_postfix_str(f"SVI {step}/{steps} loss/row {loss:.4f}")
+                shown[0] = time.monotonic()
+
+        self.model.fit(train, progress=report)
 
     def predict(self, test: Interactions) -> np.ndarray:
         return self.model.predict(test)
@@ -170,6 +228,7 @@ MODELS = {
     "bkt-all": lambda o: BKTAdapter(o, item_params=True, learner_prior=True, forget=True),
     "pybkt": lambda o: PyBKTAdapter(o),
     "pybkt-forget": lambda o: PyBKTAdapter(o, forgets=True),
+    "hier": lambda o: HierAdapter(o),
     "dkt": lambda o: DeepAdapter(o, "DKT"),
     "attn": lambda o: DeepAdapter(o, "AttentionKT"),
 }
@@ -179,6 +238,8 @@ MODELS = {
 
 def load_dataset(path: Path, args) -> tuple[str, Interactions, np.ndarray | None]:
     name = path.name.split(".")[0]
+    if name not in DATASETS and path.parent.name in DATASETS:
+        name = path.parent.name
     cols = dict(DATASETS.get(name, dict(user_col="user_id", seq_col="seq_idx", skill_col="skill_id",
                                          problem_col="problem_id", fold_col=None)))
     for key in ("user_col", "seq_col", "skill_col", "problem_col", "fold_col", "qmatrix"):
@@ -187,7 +248,14 @@ def load_dataset(path: Path, args) -> tuple[str, Interactions, np.ndarray | None
             cols[key] = None if value.lower() == "none" else value
     if cols.get("qmatrix") and not Path(cols["qmatrix"]).is_absolute():
         cols["qmatrix"] = path.parent / cols["qmatrix"]
+    graph = {key: getattr(args, key, None) or cols.get(key) for key in ("kc_graph", "kc_names")}
+    cols = {key: value for key, value in cols.items() if key not in graph}
     data, fold = load_csv(path, **cols)
+    args.prerequisites = None  # read by the models that use a skill graph (HierAdapter)
+    if graph["kc_graph"] and graph["kc_graph"].lower() != "none" and cols.get("skill_col"):
+        beside = {key: None if not v or v.lower() == "none" else v if Path(v).is_absolute() else path.parent / v
+                  for key, v in graph.items()}
+        args.prerequisites = read_skill_graph(path, cols["skill_col"], beside["kc_graph"], beside["kc_names"])
     if args.max_rows and len(data) > args.max_rows:  # whole learners, in file order, up to max_rows rows
         first_row = np.searchsorted(data.user, np.arange(data.n_users))
         data = data.subset(first_row < args.max_rows)
@@ -341,6 +409,9 @@ def main(argv=None) -> None:
     parser.add_argument("--skill-col", help="skill column ('none': the problem is the skill, or use --qmatrix)")
     parser.add_argument("--problem-col", help="problem column ('none' if there is none)")
     parser.add_argument("--qmatrix", help="problem-by-skill 0/1 CSV (relative paths: beside the data)")
+    parser.add_argument("--kc-graph", help="prerequisite edges CSV, skill ids (relative paths: beside the data; "
+                        "'none': no graph)")
+    parser.add_argument("--kc-names", help="skill id -> name CSV, when the log's skill column holds names")
     parser.add_argument("--max-rows", type=int, help="keep whole learners, in file order, up to N rows")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (our models; pyBKT runs on the CPU)")
     parser.add_argument("--threads", type=int, help="torch CPU threads for our BKT (default: BatchedBKT's, 1)")
