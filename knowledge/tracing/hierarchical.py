@@ -46,15 +46,9 @@ import math
 
 import numpy as np
 
-from knowledge.tracing.bkt import pick_device
+from knowledge.tracing.bkt import _threads, _time_major, _torch, pick_device  # shared torch helpers
 
 TRAITS = ("ability", "learn", "forget")
-
-
-def _torch():
-    import torch
-
-    return torch
 
 
 # ---- features of a log, computed once (numpy) -------------------------------------------------------------------
@@ -136,17 +130,6 @@ class _Features:
         x = np.zeros(len(rows))
         x[use] = (standing[use] * weights[skill[use]]).sum(1)
         self.x[rows] = x
-
-
-def _time_major(lengths):
-    """Rank of each sequence (longest first), active sequences per step, and where each step's block starts."""
-    order = np.argsort(-lengths, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(lengths))
-    longest = int(lengths.max()) if len(lengths) else 0
-    at_least = np.bincount(lengths, minlength=longest + 1)[::-1].cumsum()[::-1]
-    counts = [int(c) for c in at_least[1:]]
-    return rank, counts, [0] + np.cumsum(counts).tolist()
 
 
 class _Pack:
@@ -740,20 +723,3 @@ def _inv_softplus(y: float) -> float:
 def _inv_softplus_t(y):
     torch = _torch()
     return y + torch.log(-torch.expm1(-y))
-
-
-class _threads:
-    """Set torch's CPU thread count for a block, then restore it (None: leave it alone)."""
-
-    def __init__(self, n):
-        self.n, self.saved = n, None
-
-    def __enter__(self):
-        if self.n:
-            torch = _torch()
-            self.saved = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        if self.saved:
-            _torch().set_num_threads(self.saved)
