@@ -76,6 +76,19 @@ DATASETS = {
 
 # ---- models ---------------------------------------------------------------------------------------------------
 
+def throttled(adapter, describe):
+    """A fit's progress callback that shows `describe(step, steps, value)` on the adapter's bar, twice a second
+    at most."""
+    shown = [0.0]
+
+    def report(step, steps, value):
+        if adapter.progress is not None and time.monotonic() - shown[0] > 0.5:
+            adapter.progress.set_postfix_str(describe(step, steps, value))
+            shown[0] = time.monotonic()
+
+    return report
+
+
 class BKTAdapter:
     """Our batched BKT (knowledge/tracing/bkt.py) with the given options."""
 
@@ -95,14 +108,7 @@ class BKTAdapter:
             BKTAdapter.warmed_up = True
 
     def fit(self, train: Interactions) -> None:
-        shown = [0.0]
-
-        def report(iteration, max_iter, loglik):
-            if self.progress is not None and time.monotonic() - shown[0] > 0.5:
-                self.progress.set_postfix_str(f"EM {iteration} loglik/row {loglik:.5f}")
-                shown[0] = time.monotonic()
-
-        self.model.fit(train, progress=report)
+        self.model.fit(train, progress=throttled(self, lambda i, n, loglik: f"EM {i} loglik/row {loglik:.5f}"))
 
     def predict(self, test: Interactions) -> np.ndarray:
         return self.model.predict(test)
@@ -207,14 +213,7 @@ class HierAdapter:
         self.model = HierarchicalKT(prerequisites=getattr(self.options, "prerequisites", None),
                                     seed=self.options.seed, device=self.options.device, **self.config)
         self.device = str(self.model.device)
-        shown = [0.0]
-
-        def report(step, steps, loss):
-            if self.progress is not None and time.monotonic() - shown[0] > 0.5:
-                self.progress.set_postfix_str(f"SVI {step}/{steps} loss/row {loss:.4f}")
-                shown[0] = time.monotonic()
-
-        self.model.fit(train, progress=report)
+        self.model.fit(train, progress=throttled(self, lambda i, n, loss: f"SVI {i}/{n} loss/row {loss:.4f}"))
 
     def predict(self, test: Interactions) -> np.ndarray:
         return self.model.predict(test)

@@ -65,6 +65,18 @@ def pick_device(device: str | None = "auto"):
     return torch.device(device)
 
 
+def _runs(user, skill):
+    """For rows sorted by learner, skill and time: the (learner, skill) sequence of each row, each sequence's
+    first row and length, and each row's position within its sequence."""
+    n = len(user)
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = (user[1:] != user[:-1]) | (skill[1:] != skill[:-1])
+    seq_of = np.cumsum(starts) - 1
+    seq_first = np.flatnonzero(starts)
+    seq_len = np.diff(np.append(seq_first, n))
+    return seq_of, seq_first, seq_len, np.arange(n) - seq_first[seq_of]
+
+
 def _time_major(lengths):
     """Lay out units of the given lengths time-major, longest first: (rank of each unit, counts[t] = number
     of units longer than t, offsets[t] = where block t starts). Block t holds step t of the first counts[t]
@@ -100,13 +112,7 @@ class _Sequences:
         torch = _torch()
         n_rows = len(data)
         order = np.lexsort((np.arange(n_rows), data.skill, data.user))  # by learner, skill, then time
-        user, skill = data.user[order], data.skill[order]
-        starts = np.ones(n_rows, dtype=bool)
-        starts[1:] = (user[1:] != user[:-1]) | (skill[1:] != skill[:-1])
-        seq_of = np.cumsum(starts) - 1
-        seq_first = np.flatnonzero(starts)
-        seq_len = np.diff(np.append(seq_first, n_rows))
-        position = np.arange(n_rows) - seq_first[seq_of]
+        seq_of, seq_first, seq_len, position = _runs(data.user[order], data.skill[order])
         longest = int(seq_len.max()) if n_rows else 1
         if chunk == "auto":
             # Chunks save steps (each ~30 us of small-operation overhead) and cost a few more operations per
@@ -137,7 +143,7 @@ class _Sequences:
         self.rows[flat] = order
         n_seqs, n_chunks = len(seq_len), len(chunk_len)
         self.n_rows, self.n_seqs = n_rows, n_seqs
-        has_pred = ~starts
+        has_pred = position > 0
 
         def tensor(a):
             return torch.as_tensor(np.ascontiguousarray(a), device=device)

@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from knowledge.tracing.bkt import _threads, _time_major, _torch, pick_device  # shared torch helpers
+from knowledge.tracing.bkt import _runs, _threads, _time_major, _torch, pick_device  # shared torch helpers
 
 TRAITS = ("ability", "learn", "forget")
 
@@ -145,12 +145,7 @@ class _Pack:
         rows = rows[order]
         user, skill = user[order], skill[order]
         n = len(rows)
-        starts = np.ones(n, dtype=bool)
-        starts[1:] = (user[1:] != user[:-1]) | (skill[1:] != skill[:-1])
-        seq_of = np.cumsum(starts) - 1
-        seq_first = np.flatnonzero(starts)
-        seq_len = np.diff(np.append(seq_first, n))
-        position = np.arange(n) - seq_first[seq_of]
+        seq_of, seq_first, seq_len, position = _runs(user, skill)
         rank, self.counts, self.offsets = _time_major(seq_len)
         flat = np.asarray(self.offsets, dtype=np.int64)[position] + rank[seq_of]
         self.rows = np.empty(n, dtype=np.int64)  # the log's row at each flat position
