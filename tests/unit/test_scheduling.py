@@ -1,0 +1,250 @@
+"""The next-item policies on small hand-made courses: what each one serves and why."""
+
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from knowledge.tracing.bkt import BKTParams
+from tutor.scheduling import (
+    MASTERY_THRESHOLD,
+    POLICIES,
+    CourseMap,
+    ItemInfo,
+    LearnerState,
+    SkillInfo,
+    choose,
+    effectively_mastered,
+    record_attempt,
+)
+from tutor.scheduling import memory as mem
+from tutor.scheduling.policies import NEW_SKILLS_PER_DAY, RECENT_WINDOW, band_weight, predicted_success
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PARAMS = BKTParams(p_init=0.2, p_learn=0.15, p_guess=0.2, p_slip=0.1, p_forget=0.0)
+
+
+def chain_course(names="ABCD", items_per_skill=6) -> CourseMap:
+    """A → B → C → D, each skill with items of spread difficulty."""
+    skills = [
+        SkillInfo(id=k + 1, name=name, position=k, requires=frozenset({k}) if k else frozenset())
+        for k, name in enumerate(names)
+    ]
+    items = [
+        ItemInfo(id=100 * s.id + j, skills=frozenset({s.id}), difficulty=j / (items_per_skill - 1))
+        for s in skills
+        for j in range(items_per_skill)
+    ]
+    return CourseMap(skills, items)
+
+
+def fan_course(n_roots=8) -> CourseMap:
+    """Independent skills with no prerequisites."""
+    skills = [SkillInfo(id=k, name=f"S{k}", position=k) for k in range(1, n_roots + 1)]
+    items = [
+        ItemInfo(id=100 * k + j, skills=frozenset({k}), difficulty=0.5) for k in range(1, n_roots + 1) for j in range(4)
+    ]
+    return CourseMap(skills, items)
+
+
+def learner(course: CourseMap, **mastery) -> LearnerState:
+    by_name = {s.name: s.id for s in course.skills.values()}
+    values = {s: 0.2 for s in course.skills}
+    values.update({by_name[name]: p for name, p in mastery.items()})
+    return LearnerState(mastery=values, now=NOW)
+
+
+def learned(days_ago: float, stability: float = 3.0) -> mem.Memory:
+    then = NOW - timedelta(days=days_ago)
+    return mem.Memory(stability=stability, difficulty=5.0, last_review=then, introduced=then - timedelta(days=1))
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+
+def test_recall_falls_with_time_and_is_ninety_percent_after_one_stability():
+    memory = learned(days_ago=0, stability=4.0)
+    assert mem.retrievability(memory, NOW) == pytest.approx(1.0)
+    assert mem.retrievability(memory, NOW + timedelta(days=4)) == pytest.approx(0.9, abs=1e-6)
+    assert mem.retrievability(memory, NOW + timedelta(days=20)) < 0.8
+
+
+def test_a_correct_review_lengthens_memory_and_an_error_shortens_it():
+    memory = learned(days_ago=5)
+    assert mem.review(memory, True, NOW).stability > memory.stability
+    lapsed = mem.review(memory, False, NOW)
+    assert lapsed.stability < memory.stability and lapsed.lapses == 1 and lapsed.last_review == NOW
+
+
+def test_only_the_first_review_of_a_day_counts():
+    first = mem.review(learned(days_ago=5), True, NOW)
+    assert mem.review(first, False, NOW + timedelta(hours=2)) == first
+
+
+def test_partial_credit_forgives_half_the_elapsed_time():
+    memory = learned(days_ago=10)
+    credited = mem.credit(memory, NOW, 0.5)
+    assert credited.last_review == NOW - timedelta(days=5) and credited.stability == memory.stability
+
+
+def test_memory_survives_a_json_round_trip():
+    memory = mem.review(None, True, NOW)
+    assert mem.Memory.from_json(memory.to_json()) == memory
+
+
+# --- the combined policy ------------------------------------------------------------------------
+
+
+def test_a_skill_with_an_unmastered_prerequisite_is_not_served():
+    course = chain_course()
+    state = learner(course, A=0.5)
+    for seed in range(20):
+        assert choose("combined", course, state, seed).skill_id == 1
+    state.mastery[1] = 0.97
+    assert {choose("combined", course, state, seed).skill_id for seed in range(20)} == {2}
+
+
+def test_mastering_a_later_skill_implies_its_prerequisites():
+    course = chain_course()
+    state = learner(course, C=0.97)
+    assert effectively_mastered(course, state.mastery) == {1, 2, 3}
+    choice = choose("combined", course, state, 0)
+    assert choice.skill_id == 4 and choice.reason == "New: you have mastered all prerequisites of D."
+
+
+def test_a_mastered_skill_whose_recall_has_faded_comes_back_as_a_review():
+    course = chain_course()
+    state = learner(course, A=0.97, B=0.6)
+    state.memory = {1: learned(days_ago=9), 2: learned(days_ago=0.1)}
+    choice = choose("combined", course, state, 0)
+    assert (choice.skill_id, choice.kind) == (1, "review")
+    assert choice.reason == "Review: you last practised A 9 days ago."
+    state.memory[1] = learned(days_ago=1)  # still remembered: no review, learning goes on
+    assert choose("combined", course, state, 0).skill_id == 2
+
+
+def test_no_more_new_skills_than_the_daily_cap():
+    course = fan_course(n_roots=8)
+    state = learner(course)
+    started_today = {
+        k: replace(learned(days_ago=0.05), introduced=NOW - timedelta(hours=1))
+        for k in range(1, NEW_SKILLS_PER_DAY + 1)
+    }
+    state.memory = started_today
+    served = {choose("combined", course, state, seed).skill_id for seed in range(40)}
+    assert served <= set(started_today)
+    state.now = NOW + timedelta(days=1)  # a new day opens new skills again
+    served = {choose("combined", course, state, seed).skill_id for seed in range(40)}
+    assert served - set(started_today)
+
+
+def test_teacher_goals_come_first():
+    skills = [
+        SkillInfo(1, "Counting", 0),
+        SkillInfo(2, "Adding", 1, frozenset({1})),
+        SkillInfo(3, "Drawing", 2),
+    ]
+    items = [ItemInfo(10 * s + j, frozenset({s}), difficulty=0.3) for s in (1, 2, 3) for j in range(3)]
+    course = CourseMap(skills, items)
+    state = learner(course, Counting=0.5, Drawing=0.2)
+    state.goals = frozenset({2})
+    assert {choose("combined", course, state, seed).skill_id for seed in range(30)} == {1}
+    state.goals = frozenset({3})
+    assert {choose("combined", course, state, seed).skill_id for seed in range(30)} == {3}
+
+
+def test_no_item_is_repeated_within_the_window():
+    course = chain_course(items_per_skill=RECENT_WINDOW + 2)
+    state = learner(course)
+    rng = random.Random(0)
+    served = []
+    for k in range(3 * RECENT_WINDOW):
+        choice = choose("combined", course, state, k)
+        assert choice.item_id not in served[-RECENT_WINDOW:]
+        served.append(choice.item_id)
+        record_attempt(state, course, choice.item_id, rng.random() < 0.5, {s: PARAMS for s in course.skills})
+        state.mastery = {s: min(p, 0.9) for s, p in state.mastery.items()}  # stay on the first skill
+        state.now += timedelta(minutes=2)
+
+
+def test_practice_alternates_between_open_skills():
+    course = fan_course(n_roots=3)
+    state = learner(course)
+    state.memory = {k: learned(days_ago=0.01) for k in (1, 2, 3)}
+    state.recent_items = [300]  # just practised S3
+    choices = [choose("combined", course, state, seed).skill_id for seed in range(60)]
+    assert choices.count(3) < 10
+
+
+def test_items_in_the_productive_band_are_preferred():
+    assert band_weight(0.7) == 1.0 and band_weight(0.98) < 0.3 and band_weight(0.2) < 0.3
+    course = chain_course(items_per_skill=11)
+    state = learner(course, A=0.9)
+    choice = choose("combined", course, state, 0)
+    p = predicted_success(0.9, course.items[choice.item_id].difficulty)
+    assert 0.55 <= p <= 0.9
+
+
+def test_a_choice_logs_its_candidates_and_their_probabilities():
+    course = chain_course()
+    state = learner(course)
+    for name in POLICIES:
+        choice = choose(name, course, state, 3)
+        assert choice.item_id in choice.candidates, name
+        assert len(choice.candidates) == len(choice.probabilities)
+        assert all(0 < p <= 1 for p in choice.probabilities)
+        assert choice.reason
+
+
+def test_the_same_seed_gives_the_same_choice():
+    course = fan_course(n_roots=6)
+    state = learner(course)
+    assert [choose("combined", course, state, s).item_id for s in range(10)] == [
+        choose("combined", course, state, s).item_id for s in range(10)
+    ]
+
+
+def test_a_wrong_answer_brings_the_skill_back_after_two_other_items():
+    course = fan_course(n_roots=4)
+    state = learner(course)
+    params = {s: PARAMS for s in course.skills}
+    record_attempt(state, course, 100, False, params)
+    assert state.short_term == {1: 2} and state.memory[1].lapses == 1 and state.mastery[1] < 0.2
+    record_attempt(state, course, 200, True, params)
+    record_attempt(state, course, 300, True, params)
+    choice = choose("combined", course, state, 0)
+    assert (choice.skill_id, choice.kind) == (1, "repeat")
+
+
+# --- baselines ----------------------------------------------------------------------------------
+
+
+def test_oatutor_takes_the_least_mastered_skill_even_before_its_prerequisites():
+    course = chain_course()
+    state = learner(course, A=0.5, B=0.4, C=0.3, D=0.1)
+    assert choose("oatutor", course, state, 0).skill_id == 4
+
+
+def test_mastery_learning_follows_the_course_order_until_95_percent():
+    course = chain_course()
+    state = learner(course, A=MASTERY_THRESHOLD - 0.01, B=0.9)
+    assert choose("mastery", course, state, 0).skill_id == 1
+    state.mastery[1] = MASTERY_THRESHOLD
+    assert choose("mastery", course, state, 0).skill_id == 2
+
+
+def test_fsrs_reviews_what_is_due_then_introduces_skills_in_graph_order():
+    course = chain_course()
+    state = learner(course)
+    state.memory = {2: learned(days_ago=10)}
+    assert choose("fsrs", course, state, 0).kind == "review"
+    state.memory = {2: learned(days_ago=0.5)}
+    choice = choose("fsrs", course, state, 0)
+    assert (choice.skill_id, choice.kind) == (1, "new")
+
+
+def test_random_covers_every_skill():
+    course = chain_course()
+    state = learner(course)
+    assert {choose("random", course, state, seed).skill_id for seed in range(60)} == {1, 2, 3, 4}
