@@ -124,7 +124,8 @@ class Step(models.Model):
 
 
 class MasteryState(models.Model):
-    """A learner's current estimate of P(known) for one skill, updated on every first action on a step."""
+    """A learner's current estimate of P(known) for one skill, updated on every first action on a step, and
+    their memory of it (when to review), which the scheduling policy reads."""
 
     learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mastery")
     skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="mastery_states")
@@ -133,6 +134,12 @@ class MasteryState(models.Model):
     correct = models.PositiveIntegerField(default=0)
     mastered_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
+    memory = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="FSRS memory of the skill (tutor.scheduling.memory.Memory.to_json): stability, difficulty, "
+        "last review, first practice, reviews, lapses. Empty until the learner first practises the skill.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["learner", "skill"], name="mastery_unique")]
@@ -163,7 +170,8 @@ class TracingModel(models.Model):
     state = models.JSONField(default=dict, blank=True, help_text="The fitted model's full state.")
     metrics = models.JSONField(default=dict, blank=True, help_text="AUC, RMSE, … on held-out learners.")
     posterior = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Hierarchical model: prerequisite effect, population, each learner's traits with intervals.",
     )
     data_from = models.DateTimeField(null=True, blank=True)

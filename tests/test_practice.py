@@ -26,7 +26,7 @@ def skill_params(slug):
 def test_first_item_comes_from_a_skill_without_prerequisites(people):
     session = practice.start_session(people["alice"], people["class_a"].course_id)
     assert session.current_item.skills.get().slug == "add"
-    assert session.selection_reason.startswith("Practice: Adding")
+    assert session.selection_reason == "New: Adding is a good place to start."
 
 
 def test_start_session_resumes_the_open_session(people):
@@ -147,7 +147,7 @@ def test_mastering_prerequisites_unlocks_the_next_skill_and_items_do_not_repeat(
     assert add.p_known >= MASTERY_THRESHOLD and add.mastered_at is not None
     assert len(served) == len(set(served)), "an item repeated within the recent window"
     assert session.current_item.skills.get().slug == "multiply"
-    assert session.selection_reason.startswith("Next: you have mastered every prerequisite of Multiplying")
+    assert session.selection_reason == "New: you have mastered all prerequisites of Multiplying."
 
 
 def test_a_two_step_item_moves_step_by_step_and_tags_each_steps_own_skill(people):

@@ -1,14 +1,15 @@
 """Who may see what: every query a learner, teacher or researcher can trigger starts here.
 
 Learners see their own records; teachers see their own classes and the learners enrolled in them;
-admins see everything. Researchers get shared data through the export issue's sharing rules, so for
-now they see no learner records. Views never filter by hand: they call these.
+admins see everything; the scheduling log (why each item was served) only the class's teacher and admins.
+Researchers get shared data through the export issue's sharing rules, so for now they see no learner
+records. Views never filter by hand: they call these.
 """
 
 from django.db.models import QuerySet
 
 from knowledge.models import Course, MasteryState
-from tutor.models import Attempt, Classroom, HintTurn, PracticeSession, User
+from tutor.models import Attempt, Classroom, HintTurn, PracticeSession, Selection, User
 
 
 def classrooms_for(user: User) -> QuerySet[Classroom]:
@@ -49,3 +50,11 @@ def hint_turns_for(user: User) -> QuerySet[HintTurn]:
 
 def mastery_for(user: User) -> QuerySet[MasteryState]:
     return MasteryState.objects.filter(learner__in=learners_for(user))
+
+
+def selections_for(user: User) -> QuerySet[Selection]:
+    if user.is_admin_role:
+        return Selection.objects.all()
+    if user.is_teacher:
+        return Selection.objects.filter(classroom__teacher=user)
+    return Selection.objects.none()

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from tutor.models import Attempt, Classroom, Enrollment, HintTurn, PracticeSession, User
+from tutor.models import Attempt, ClassGoal, Classroom, Enrollment, HintTurn, PracticeSession, Selection, User
 
 
 @admin.register(User)
@@ -17,11 +17,17 @@ class EnrollmentInline(admin.TabularInline):
     raw_id_fields = ["learner"]
 
 
+class ClassGoalInline(admin.TabularInline):
+    model = ClassGoal
+    extra = 0
+    raw_id_fields = ["skill"]
+
+
 @admin.register(Classroom)
 class ClassroomAdmin(admin.ModelAdmin):
-    list_display = ["name", "course", "teacher", "join_code", "archived"]
-    list_filter = ["archived", "course"]
-    inlines = [EnrollmentInline]
+    list_display = ["name", "course", "teacher", "join_code", "policy", "archived"]
+    list_filter = ["archived", "policy", "course"]
+    inlines = [EnrollmentInline, ClassGoalInline]
 
 
 @admin.register(PracticeSession)
@@ -41,3 +47,21 @@ class AttemptAdmin(admin.ModelAdmin):
 class HintTurnAdmin(admin.ModelAdmin):
     list_display = ["learner", "step", "level", "kind", "source", "created_at"]
     raw_id_fields = ["learner", "session", "step"]
+
+
+@admin.register(Selection)
+class SelectionAdmin(admin.ModelAdmin):
+    """The scheduling log is evidence for off-policy evaluation: it can be read here, never edited."""
+
+    list_display = ["created_at", "learner", "classroom", "item", "kind", "policy"]
+    list_filter = ["policy", "kind"]
+    raw_id_fields = ["session", "learner", "classroom", "item", "skill"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

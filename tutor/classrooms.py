@@ -1,11 +1,13 @@
-"""Classes and enrolment."""
+"""Classes and enrolment, and each class's scheduling settings: the policy and the goals."""
 
 import secrets
+from datetime import date
 
 from django.db import transaction
 
-from knowledge.models import Course
-from tutor.models import Classroom, Enrollment, User
+from knowledge.models import Course, Skill
+from tutor import scheduling
+from tutor.models import ClassGoal, Classroom, Enrollment, User
 
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I/L to misread
 
@@ -29,3 +31,41 @@ def join_classroom(learner: User, join_code: str) -> Classroom | None:
         return None
     Enrollment.objects.get_or_create(classroom=classroom, learner=learner)
     return classroom
+
+
+class SettingsError(Exception):
+    """A class setting refused; the message says what to fix. `status` is the HTTP status that fits."""
+
+    status = 400
+
+
+class GoalNotFound(SettingsError):
+    status = 404
+
+
+def set_policy(classroom: Classroom, policy: str) -> Classroom:
+    """Choose how the tutor picks items for the class; it applies from each learner's next item on."""
+    if policy not in scheduling.POLICIES:
+        raise SettingsError(f"Unknown policy {policy[:40]!r}; choose one of: {', '.join(scheduling.POLICIES)}.")
+    classroom.policy = policy
+    classroom.save(update_fields=["policy"])
+    return classroom
+
+
+def set_goal(classroom: Classroom, skill_id: int, due: date, today: date) -> ClassGoal:
+    """Make a skill of the class's course a goal due on `due` (a goal already set gets the new date)."""
+    skill = Skill.objects.filter(pk=skill_id, course_id=classroom.course_id).first()
+    if skill is None:
+        raise SettingsError(
+            f"That skill is not in this class's course ({classroom.course.title}); pick one of the course's skills."
+        )
+    if due < today:
+        raise SettingsError(f"The due date {due.isoformat()} is in the past; give today or a later day.")
+    goal, _ = ClassGoal.objects.update_or_create(classroom=classroom, skill=skill, defaults={"due": due})
+    return goal
+
+
+def remove_goal(classroom: Classroom, goal_id: int) -> None:
+    deleted, _ = ClassGoal.objects.filter(pk=goal_id, classroom=classroom).delete()
+    if not deleted:
+        raise GoalNotFound("This class has no such goal; reload the page.")

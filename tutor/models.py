@@ -4,6 +4,17 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from tutor.scheduling import DEFAULT_POLICY, POLICIES
+
+POLICY_LABELS = {
+    "combined": "Combined: prerequisites, reviews and goals",
+    "random": "Random",
+    "oatutor": "Least-mastered skill first (OATutor)",
+    "mastery": "Mastery in course order (Cognitive Tutor)",
+    "fsrs": "Spaced repetition (FSRS)",
+}
+POLICY_CHOICES = [(name, POLICY_LABELS.get(name, name)) for name in POLICIES]
+
 
 class User(AbstractUser):
     class Role(models.TextChoices):
@@ -31,9 +42,32 @@ class Classroom(models.Model):
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     learners = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Enrollment", related_name="classes")
+    policy = models.CharField(
+        max_length=16,
+        choices=POLICY_CHOICES,
+        default=DEFAULT_POLICY,
+        help_text="How the tutor picks the next item for this class's learners (tutor.scheduling.POLICIES).",
+    )
 
     def __str__(self):
         return self.name
+
+
+class ClassGoal(models.Model):
+    """A skill the teacher wants the class to master by a date. Until then (the due day included) the
+    combined policy serves the skill and its unmastered prerequisites before unrelated skills."""
+
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="goals")
+    skill = models.ForeignKey("knowledge.Skill", on_delete=models.CASCADE, related_name="class_goals")
+    due = models.DateField(help_text="Last day of the goal (UTC).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due", "skill__position"]
+        constraints = [models.UniqueConstraint(fields=["classroom", "skill"], name="class_goal_unique")]
+
+    def __str__(self):
+        return f"{self.classroom}: {self.skill} by {self.due}"
 
 
 class Enrollment(models.Model):
@@ -60,6 +94,11 @@ class PracticeSession(models.Model):
     selection_reason = models.CharField(max_length=300, blank=True)
     item_started_at = models.DateTimeField(null=True, blank=True)
     items_completed = models.PositiveIntegerField(default=0)
+    short_term = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="{skill id: items still to wait}: skills slipped on this session, to come back soon.",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["learner", "-started_at"])]
@@ -110,3 +149,33 @@ class HintTurn(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["learner", "client_key"], name="hint_idempotency")]
+
+
+class Selection(models.Model):
+    """One item served, and why: the policy's choice with the candidates it chose among and the probability
+    it gave each, so that another policy can be evaluated off-policy on the log. Written in the same
+    transaction that puts the item in front of the learner."""
+
+    session = models.ForeignKey(PracticeSession, on_delete=models.CASCADE, related_name="selections")
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="selections")
+    classroom = models.ForeignKey(
+        Classroom, null=True, blank=True, on_delete=models.SET_NULL, related_name="selections"
+    )
+    item = models.ForeignKey("knowledge.Item", on_delete=models.CASCADE, related_name="selections")
+    skill = models.ForeignKey("knowledge.Skill", on_delete=models.CASCADE, related_name="selections")
+    policy = models.CharField(max_length=16)
+    kind = models.CharField(max_length=16, help_text="review, new, practice, repeat or goal.")
+    reason = models.CharField(max_length=300)
+    candidates = models.JSONField(default=list, help_text="Item ids the policy chose among.")
+    probabilities = models.JSONField(default=list, help_text="The probability it gave each candidate.")
+    seed = models.PositiveBigIntegerField(help_text="The policy's random seed: the choice can be replayed.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["classroom", "created_at"]),
+            models.Index(fields=["learner", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.learner} {self.kind} item {self.item_id} ({self.policy})"

@@ -5,6 +5,11 @@ retried request never records an answer twice: each attempt and hint carries the
 key, and a repeated key returns the original result. Nothing here waits for a worker or a model.
 Mastery follows the Cognitive Tutor convention: only the first action on a step is evidence (a hint
 requested before answering counts as an error), later tries on the same step are logged but not counted.
+
+The next item comes from the class's scheduling policy (`tutor.scheduling`), fed from the database: mastery
+and FSRS memory per skill (`MasteryState`), the items answered lately, the class's goals that are not past
+their due date, and the session's short-term queue of skills slipped on. Every item served is logged as a
+`Selection` with the candidates and their probabilities, in the transaction that serves it.
 """
 
 import functools
@@ -18,7 +23,10 @@ from knowledge.models import Course, Item, MasteryState, Skill, Step
 from knowledge.tracing.bkt import BKTParams, mastery_after
 from tutor import access, grading, scheduling
 from tutor.consumers import publish_mastery_change
-from tutor.models import Attempt, HintTurn, PracticeSession, User
+from tutor.models import Attempt, ClassGoal, HintTurn, PracticeSession, Selection, User
+from tutor.scheduling.memory import Memory
+
+RECENT_ITEMS = 50  # items answered lately that the policy sees (it avoids repeating the last RECENT_WINDOW)
 
 
 class PracticeError(Exception):
@@ -302,20 +310,29 @@ def _expect_step(session: PracticeSession, step_id: int) -> Step:
 
 
 def _is_first_action(session: PracticeSession, step: Step) -> bool:
-    return session.hint_level == 0 and not Attempt.objects.filter(
-        session=session, step=step, created_at__gte=session.item_started_at
-    ).exists()
+    return (
+        session.hint_level == 0
+        and not Attempt.objects.filter(session=session, step=step, created_at__gte=session.item_started_at).exists()
+    )
 
 
 def _observe(learner: User, step: Step, correct: bool, now: datetime) -> dict[str, list[float]]:
-    """The online BKT update of each skill the step exercises: {skill slug: [before, after]}."""
+    """The online update after a first action on a step: BKT mastery of each skill the step exercises
+    ({skill slug: [before, after]} is returned) and their FSRS memory, with partial credit to the memory of
+    their direct prerequisites (`scheduling.after_answer`)."""
     skills = step_skills(step)
+    course, _ = _course_map(step.item.course_id)
+    skill_ids = [s.pk for s in skills if s.pk in course.skills]
+    prerequisites = {p for s in skill_ids for p in course.skills[s].requires}
     states = {
-        m.skill_id: m for m in MasteryState.objects.select_for_update().filter(learner=learner, skill__in=skills)
+        m.skill_id: m
+        for m in MasteryState.objects.select_for_update().filter(
+            learner=learner, skill_id__in={s.pk for s in skills} | prerequisites
+        )
     }
     change = {}
     for skill in skills:
-        state = states.get(skill.pk) or MasteryState(learner=learner, skill=skill, p_known=skill.p_init)
+        state = states.setdefault(skill.pk, MasteryState(learner=learner, skill=skill, p_known=skill.p_init))
         before = state.p_known
         state.p_known = mastery_after(before, correct, _params(skill))
         state.observations += 1
@@ -323,8 +340,15 @@ def _observe(learner: User, step: Step, correct: bool, now: datetime) -> dict[st
         state.updated_at = now
         if state.mastered_at is None and state.p_known >= scheduling.MASTERY_THRESHOLD:
             state.mastered_at = now
-        state.save()
         change[skill.slug] = [round(before, 6), round(state.p_known, 6)]
+    memories = {skill_id: Memory.from_json(m.memory) for skill_id, m in states.items() if m.memory}
+    reviewed = scheduling.after_answer(memories, course, skill_ids, correct, now)
+    for skill_id, memory in reviewed.items():
+        states[skill_id].memory = memory.to_json()
+    for skill in skills:
+        states[skill.pk].save()
+    for skill_id in reviewed.keys() - {s.pk for s in skills}:  # prerequisites: only their memory moved
+        states[skill_id].save(update_fields=["memory"])
     return change
 
 
@@ -339,23 +363,104 @@ def _advance(session: PracticeSession, step: Step, now: datetime) -> bool:
         session.current_step = step.position + 1
         return False
     session.items_completed += 1
+    _requeue(session, step.item_id)
     _serve_next_item(session, now)
     return True
 
 
+def _requeue(session: PracticeSession, item_id: int):
+    """Once per item, when it is finished: its skills come back soon if any first action on it was wrong
+    (or a hint), and leave the short-term queue if all were right."""
+    course, _ = _course_map(session.course_id)
+    item = course.items.get(item_id)
+    if item is None:
+        return
+    since = {"created_at__gte": session.item_started_at} if session.item_started_at else {}
+    slipped = (
+        Attempt.objects.filter(session=session, item_id=item_id, first_action=True, correct=False, **since).exists()
+        or HintTurn.objects.filter(session=session, step__item_id=item_id, first_action=True, **since).exists()
+    )
+    queue = scheduling.requeue(_short_term(session), item.skills, correct=not slipped)
+    session.short_term = {str(skill_id): wait for skill_id, wait in queue.items()}
+
+
+def _short_term(session: PracticeSession) -> dict[int, int]:
+    return {int(skill_id): wait for skill_id, wait in (session.short_term or {}).items()}
+
+
 def _serve_next_item(session: PracticeSession, now: datetime):
-    choice = scheduling.least_mastered_on_frontier(_learner_view(session))
+    """Ask the class's policy for the next item, put it in front of the learner and log the choice."""
+    course, priors = _course_map(session.course_id)
+    classroom = session.classroom
+    policy = classroom.policy if classroom and classroom.policy in scheduling.POLICIES else scheduling.DEFAULT_POLICY
+    seed = selection_seed(session)
+    choice = scheduling.choose(policy, course, learner_state(session, course, priors, now), seed)
     session.current_item_id = choice.item_id if choice else None
-    session.selection_reason = choice.reason if choice else "This course has no items yet."
+    session.selection_reason = (choice.reason if choice else "This course has no items yet.")[:300]
     session.current_step = 0
     session.hint_level = 0
     session.item_started_at = now
+    if choice is not None:
+        Selection.objects.create(
+            session=session,
+            learner_id=session.learner_id,
+            classroom=classroom,
+            item_id=choice.item_id,
+            skill_id=choice.skill_id,
+            policy=policy,
+            kind=choice.kind,
+            reason=session.selection_reason,
+            candidates=list(choice.candidates),
+            probabilities=[round(p, 6) for p in choice.probabilities],
+            seed=seed,
+            created_at=now,
+        )
+
+
+def selection_seed(session: PracticeSession) -> int:
+    """The policy's seed for the next item of a session: the same session at the same point chooses the
+    same item, and each item of a session gets its own draw."""
+    return session.pk * 1_000_000 + session.items_completed
+
+
+def learner_state(
+    session: PracticeSession, course: scheduling.CourseMap, priors: dict[int, float], now: datetime
+) -> scheduling.LearnerState:
+    """The learner as the policy sees them: P(known) of every skill (the prior where unseen), memory of
+    every practised skill, items answered lately (most recent first), the goals of the
+    session's class that are not past their due date, and the session's short-term queue."""
+    mastery = dict(priors)
+    memory = {}
+    rows = MasteryState.objects.filter(learner_id=session.learner_id, skill__course_id=session.course_id)
+    for skill_id, p_known, stored in rows.values_list("skill_id", "p_known", "memory"):
+        mastery[skill_id] = p_known
+        if stored:
+            memory[skill_id] = Memory.from_json(stored)
+    history = Attempt.objects.filter(learner_id=session.learner_id, item__course_id=session.course_id).order_by(
+        "-created_at", "-pk"
+    )
+    recent = list(dict.fromkeys(history.values_list("item_id", flat=True)[: 4 * RECENT_ITEMS]))[:RECENT_ITEMS]
+    goals = frozenset()
+    if session.classroom_id is not None:
+        goals = frozenset(
+            ClassGoal.objects.filter(classroom_id=session.classroom_id, due__gte=now.date()).values_list(
+                "skill_id", flat=True
+            )
+        )
+    return scheduling.LearnerState(
+        mastery=mastery, now=now, memory=memory, recent_items=recent, goals=goals, short_term=_short_term(session)
+    )
+
+
+def _course_map(course_id: int) -> tuple[scheduling.CourseMap, dict[int, float]]:
+    version = Course.objects.filter(pk=course_id).values_list("updated_at", flat=True).first()
+    return _course_structure(course_id, version)
 
 
 @functools.lru_cache(maxsize=16)
-def _course_structure(course_id: int, version: datetime) -> tuple[list, list, dict]:
-    """The course's skills, items and skill priors as the policy sees them. Content changes rarely, so
-    this is cached per course and `updated_at` (every package load touches it)."""
+def _course_structure(course_id: int, version: datetime) -> tuple[scheduling.CourseMap, dict[int, float]]:
+    """The course as the policy sees it, and each skill's prior P(known). Content and parameters change
+    rarely, so this is cached per course and `updated_at` (every package load and every refit touches it)."""
     rows = list(Skill.objects.filter(course_id=course_id).prefetch_related("requires"))
     skills = [
         scheduling.SkillInfo(
@@ -363,6 +468,7 @@ def _course_structure(course_id: int, version: datetime) -> tuple[list, list, di
             name=s.name,
             position=s.position,
             requires=frozenset(edge.prerequisite_id for edge in s.requires.all()),
+            p_learn=s.p_learn,
         )
         for s in rows
     ]
@@ -376,25 +482,7 @@ def _course_structure(course_id: int, version: datetime) -> tuple[list, list, di
         for item_id, difficulty in Item.objects.filter(course_id=course_id).values_list("pk", "difficulty")
         if item_id in item_skills
     ]
-    return skills, items, {s.pk: s.p_init for s in rows}
-
-
-def _learner_view(session: PracticeSession) -> scheduling.LearnerView:
-    course = session.course
-    skills, items, priors = _course_structure(course.pk, course.updated_at)
-    mastery = dict(priors)
-    mastery.update(
-        MasteryState.objects.filter(learner_id=session.learner_id, skill__course=course).values_list(
-            "skill_id", "p_known"
-        )
-    )
-    history = Attempt.objects.filter(learner_id=session.learner_id, item__course=course).order_by(
-        "-created_at", "-pk"
-    )
-    served = list(dict.fromkeys(history.values_list("item_id", flat=True)))  # most recent first, distinct
-    return scheduling.LearnerView(
-        skills=skills, items=items, mastery=mastery, recent_items=served, seen_items=set(served)
-    )
+    return scheduling.CourseMap(skills, items), {s.pk: s.p_init for s in rows}
 
 
 def _replay_attempt(attempt: Attempt, step_id: int, answer: str) -> AttemptResult:

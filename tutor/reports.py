@@ -1,10 +1,13 @@
 """Read-only summaries for the teacher pages (selectors: they never change state)."""
 
-from django.db.models import Count, Max, Q
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Max, Q, QuerySet
 
 from knowledge.models import MasteryState
-from tutor.models import Attempt, Classroom
+from tutor.models import POLICY_CHOICES, Attempt, Classroom, Selection
 from tutor.scheduling import MASTERY_THRESHOLD
+from tutor.scheduling.policies import NEW_SKILLS_PER_DAY
 
 
 def class_overview(classroom: Classroom) -> dict:
@@ -67,11 +70,22 @@ def skill_model(course) -> dict:
     skills = []
     for skill in course.skills.all():
         row = fitted.get(skill.slug, {})
-        skills.append({"skill": skill, "rows": row.get("rows"), "fitted": row.get("fitted", False),
-                       "reading": skill_reading(skill)})
+        skills.append(
+            {
+                "skill": skill,
+                "rows": row.get("rows"),
+                "fitted": row.get("fitted", False),
+                "reading": skill_reading(skill),
+            }
+        )
     hierarchical = next((v for v in versions if v.status == "done" and v.posterior), None)
-    return {"versions": versions, "active": active, "skills": skills, "hierarchical": hierarchical,
-            "running": any(v.status in ("queued", "running") for v in versions)}
+    return {
+        "versions": versions,
+        "active": active,
+        "skills": skills,
+        "hierarchical": hierarchical,
+        "running": any(v.status in ("queued", "running") for v in versions),
+    }
 
 
 def skill_reading(skill) -> str:
@@ -92,3 +106,51 @@ def skill_reading(skill) -> str:
     if skill.p_forget >= 0.05:
         words.append("forgotten without practice")
     return ", ".join(words).capitalize() or "Typical"
+
+
+POLICY_DESCRIPTIONS = {
+    "combined": "Unlocks a skill once its prerequisites are mastered, brings back mastered skills when they are "
+    f"likely forgotten, starts at most {NEW_SKILLS_PER_DAY} new skills a day, and works towards the class goals first.",
+    "random": "Any skill, any item: a baseline for comparison.",
+    "oatutor": "Always the learner's least-mastered skill, whatever its prerequisites.",
+    "mastery": "Skills in course order; each one until mastered.",
+    "fsrs": "Reviews when due, then new skills in course order, like flashcards.",
+}
+
+
+def class_scheduling(classroom: Classroom, selections: QuerySet[Selection], now: datetime) -> dict:
+    """The class's scheduling settings and what they did: the policies to choose from, each goal with how
+    many learners have mastered it, and the items served lately (`selections`: already scoped to the
+    asking user) with a count by kind over the last week."""
+    learners = list(classroom.learners.values_list("pk", flat=True))
+    goals = list(classroom.goals.select_related("skill"))
+    mastered = dict(
+        MasteryState.objects.filter(
+            learner__in=learners, skill__in=[g.skill_id for g in goals], p_known__gte=MASTERY_THRESHOLD
+        )
+        .values("skill_id")
+        .annotate(n=Count("pk"))
+        .values_list("skill_id", "n")
+    )
+    today: date = now.date()
+    goal_rows = [{"goal": g, "mastered": mastered.get(g.skill_id, 0), "past": g.due < today} for g in goals]
+    class_log = selections.filter(classroom=classroom)
+    by_kind = dict(
+        class_log.filter(created_at__gte=now - timedelta(days=7))
+        .values("kind")
+        .annotate(n=Count("pk"))
+        .values_list("kind", "n")
+    )
+    recent = list(class_log.select_related("learner", "item", "skill").order_by("-created_at", "-pk")[:20])
+    return {
+        "policies": [
+            {"name": name, "label": label, "description": POLICY_DESCRIPTIONS.get(name, "")}
+            for name, label in POLICY_CHOICES
+        ],
+        "goals": goal_rows,
+        "learner_count": len(learners),
+        "skills": list(classroom.course.skills.all()),
+        "recent": recent,
+        "by_kind": sorted(by_kind.items()),
+        "today": today,
+    }

@@ -16,6 +16,7 @@ urlpatterns = [
     path("practice/<int:session_id>/problem/", views.practice_fragment, name="practice-fragment"),
     path("teach/", views.teach, name="teach"),
     path("teach/class/<int:classroom_id>/", views.classroom_page, name="classroom"),
+    path("teach/class/<int:classroom_id>/scheduling/", views.classroom_scheduling, name="classroom-scheduling"),
     path("teach/course/<int:course_id>/model/", views.skill_model_page, name="skill-model"),
     path("research/", views.research, name="research"),
     path("api/", include("tutor.api.urls")),

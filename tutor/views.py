@@ -1,17 +1,20 @@
 """Server-rendered pages. Thin: they read through tutor.access and act through tutor.practice."""
 
+from datetime import date
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from knowledge import fitting
 from knowledge.models import Course
 from knowledge.tasks import refit_tracing_model
-from tutor import access, practice, reports
+from tutor import access, classrooms, practice, reports
 from tutor.classrooms import join_classroom
 from tutor.models import User
 
@@ -117,6 +120,52 @@ def teach(request):
 def classroom_page(request, classroom_id: int):
     classroom = _get_or_404(access.classrooms_for(request.user).select_related("course"), classroom_id)
     return render(request, "tutor/classroom.html", {"classroom": classroom, **reports.class_overview(classroom)})
+
+
+@role_required(User.Role.TEACHER)
+def classroom_scheduling(request, classroom_id: int):
+    """The class's scheduling policy and goals, and the items served lately. A refused change re-renders
+    the page with a 4xx and the reason, and saves nothing."""
+    classroom = _get_or_404(access.classrooms_for(request.user).select_related("course"), classroom_id)
+    now = timezone.now()
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            done = _change_scheduling(classroom, request.POST, now.date())
+        except classrooms.SettingsError as exc:
+            error, status = str(exc), exc.status
+        else:
+            messages.success(request, done)
+            return redirect("classroom-scheduling", classroom_id=classroom.pk)
+    selections = access.selections_for(request.user)
+    context = {"classroom": classroom, "error": error, **reports.class_scheduling(classroom, selections, now)}
+    return render(request, "tutor/classroom_scheduling.html", context, status=status)
+
+
+def _change_scheduling(classroom, data, today: date) -> str:
+    """Read one change from the settings form and apply it; returns what was done, to confirm it."""
+    action = data.get("action", "")
+    if action == "policy":
+        classrooms.set_policy(classroom, data.get("policy", ""))
+        return f"From the next item on, {classroom.name} uses the {classroom.get_policy_display()} policy."
+    if action == "add-goal":
+        skill_id = _form_id(data.get("skill", ""), "Pick a skill from the list.")
+        try:
+            due = date.fromisoformat(data.get("due", "").strip())
+        except ValueError:
+            raise classrooms.SettingsError("Give the due date as YYYY-MM-DD, for example 2026-05-31.") from None
+        goal = classrooms.set_goal(classroom, skill_id, due, today)
+        return f"Goal set: {goal.skill.name} by {goal.due.isoformat()}."
+    if action == "remove-goal":
+        classrooms.remove_goal(classroom, _form_id(data.get("goal", ""), "Say which goal to remove."))
+        return "Goal removed."
+    raise classrooms.SettingsError("Unknown change; use the buttons on this page.")
+
+
+def _form_id(value: str, message: str) -> int:
+    if not value.strip().isdigit():
+        raise classrooms.SettingsError(message)
+    return int(value)
 
 
 @role_required(User.Role.TEACHER)

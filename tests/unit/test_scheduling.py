@@ -248,3 +248,12 @@ def test_random_covers_every_skill():
     course = chain_course()
     state = learner(course)
     assert {choose("random", course, state, seed).skill_id for seed in range(60)} == {1, 2, 3, 4}
+
+
+def test_a_due_skill_without_items_of_its_own_is_not_served():
+    skills = [SkillInfo(1, "Steps only", 0), SkillInfo(2, "Adding", 1)]
+    course = CourseMap(skills, [ItemInfo(20, frozenset({2}))])
+    state = learner(course, **{"Steps only": 0.99})
+    state.memory = {1: learned(days_ago=30)}
+    for name in POLICIES:
+        assert choose(name, course, state, 0).skill_id == 2, name

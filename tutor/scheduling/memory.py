@@ -3,7 +3,7 @@ skill they learned, and when a review is due.
 
 A skill is not a flashcard, so the mapping is: a correct first attempt is a `Good` review, a wrong one
 `Again`; only the first attempt of a calendar day counts as a long-term review (repeats within a day are
-the short-term queue's business, see `learner.py`); practising a skill that builds on a prerequisite
+the short-term queue's business, see `state.py`); practising a skill that builds on a prerequisite
 forgives part of the prerequisite's elapsed time (`credit`), since using a skill is a partial review.
 """
 

@@ -27,7 +27,7 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
     mastered = effectively_mastered(course, state.mastery)
     region = goal_region(course, state.goals, mastered)
 
-    repeat = [s for s, wait in state.short_term.items() if wait <= 0 and s in course.skills]
+    repeat = [s for s, wait in state.short_term.items() if wait <= 0 and s in course.practisable_set]
     if repeat:
         skill_id = min(repeat, key=lambda s: state.mastery[s])
         name = course.skills[skill_id].name
@@ -36,7 +36,7 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
     due = [
         (s not in region, mem.retrievability(m, state.now), s)
         for s, m in state.memory.items()
-        if s in mastered and not mem.reviewed_today(m, state.now) and s in course.skills
+        if s in mastered and s in course.practisable_set and not mem.reviewed_today(m, state.now)
     ]
     due = [d for d in due if d[1] < mem.TARGET_RETENTION]
     if due:
@@ -50,7 +50,7 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
     if in_region or open_skills:
         return _learn(course, state, in_region or open_skills, rng)
 
-    practised = [s for s in state.memory if s in course.skills and course.items_by_skill[s]]
+    practised = [s for s in state.memory if s in course.practisable_set]
     if practised:
         skill_id = _most_forgotten(state, practised)
         return _best_item(course, state, [skill_id], rng, "review", _keep_fresh_reason(course, skill_id))
@@ -205,7 +205,7 @@ def fsrs_due(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
     skills in graph order up to the daily cap, then the skill most likely to be forgotten."""
     if not course.practisable:
         return None
-    practised = [s for s in state.memory if s in course.skills and course.items_by_skill[s]]
+    practised = [s for s in state.memory if s in course.practisable_set]
     due = [
         (mem.retrievability(state.memory[s], state.now), s)
         for s in practised
@@ -215,7 +215,7 @@ def fsrs_due(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
     if due:
         skill_id = min(due)[1]
         return _in_order(course, state, skill_id, "review", _review_reason(course, state, skill_id))
-    repeat = [s for s, wait in state.short_term.items() if wait <= 0 and s in course.skills]
+    repeat = [s for s, wait in state.short_term.items() if wait <= 0 and s in course.practisable_set]
     if repeat:
         name = course.skills[repeat[0]].name
         return _in_order(course, state, repeat[0], "repeat", f"Again: another {name} problem, to fix the slip.")

@@ -49,7 +49,12 @@ class CourseMap:
 
     @cached_property
     def practisable(self) -> list[int]:
+        """Skills with items of their own (a skill tagged only on steps has none to serve)."""
         return [s for s in self.order if self.items_by_skill[s]]
+
+    @cached_property
+    def practisable_set(self) -> frozenset:
+        return frozenset(self.practisable)
 
     def ancestors(self, skill_ids: Iterable[int]) -> set[int]:
         seen: set[int] = set()
@@ -83,7 +88,9 @@ class Choice:
     kind: str  # review, new, practice, repeat, goal
     reason: str  # one sentence the learner reads
     candidates: tuple = ()  # item ids the policy chose among …
-    probabilities: tuple = ()  # … and the probability it gave each (for off-policy evaluation)
+    # … and each one's probability of being chosen (for off-policy evaluation); they sum to 1 unless the
+    # policy's choice set is larger than the list (random lists only the drawn skill's items)
+    probabilities: tuple = ()
 
 
 def after_answer(
