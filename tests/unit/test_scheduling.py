@@ -115,13 +115,46 @@ def test_mastering_a_later_skill_implies_its_prerequisites():
 
 def test_a_mastered_skill_whose_recall_has_faded_comes_back_as_a_review():
     course = chain_course()
-    state = learner(course, A=0.97, B=0.6)
-    state.memory = {1: learned(days_ago=9), 2: learned(days_ago=0.1)}
+    state = learner(course, A=0.97, B=0.97, C=0.6)
+    state.memory = {1: learned(days_ago=20), 3: learned(days_ago=0.1)}
     choice = choose("combined", course, state, 0)
     assert (choice.skill_id, choice.kind) == (1, "review")
-    assert choice.reason == "Review: you last practised A 9 days ago."
+    assert choice.reason == "Review: you last practised A 20 days ago."
     state.memory[1] = learned(days_ago=1)  # still remembered: no review, learning goes on
-    assert choose("combined", course, state, 0).skill_id == 2
+    assert choose("combined", course, state, 0).skill_id == 3
+
+
+def test_a_prerequisite_of_the_skill_being_learned_is_reviewed_by_using_it():
+    course = chain_course()
+    state = learner(course, A=0.97, B=0.97, C=0.6)
+    state.memory = {2: learned(days_ago=20), 3: learned(days_ago=0.1)}
+    assert choose("combined", course, state, 0).skill_id == 3  # C builds on B: practising C reviews B
+
+
+def test_once_everything_is_mastered_goals_and_the_rest_are_kept_fresh_in_turn():
+    course = chain_course()
+    state = learner(course, D=0.99)
+    state.goals = frozenset({4})
+    state.memory = {
+        1: learned(days_ago=1.0),
+        2: learned(days_ago=0.5),
+        3: learned(days_ago=0.4),
+        4: learned(days_ago=0.3),
+    }
+    first = choose("combined", course, state, 0)
+    assert (first.skill_id, first.reason) == (4, "Keep fresh: D is the skill you are most likely to forget next.")
+    state.recent_items = [first.item_id]
+    assert choose("combined", course, state, 0).skill_id == 1
+
+
+def test_mastery_is_checked_on_items_of_typical_difficulty_or_harder():
+    course = chain_course(items_per_skill=11)
+    state = learner(course, A=0.85)
+    served = {course.items[choose("combined", course, state, seed).item_id].difficulty for seed in range(30)}
+    assert min(served) >= course.typical_difficulty[1]
+    state.mastery[1] = 0.3  # early on, the easier items of the productive band
+    served = {course.items[choose("combined", course, state, seed).item_id].difficulty for seed in range(30)}
+    assert max(served) < course.typical_difficulty[1]
 
 
 def test_no_more_new_skills_than_the_daily_cap():
@@ -180,9 +213,9 @@ def test_practice_alternates_between_open_skills():
 def test_items_in_the_productive_band_are_preferred():
     assert band_weight(0.7) == 1.0 and band_weight(0.98) < 0.3 and band_weight(0.2) < 0.3
     course = chain_course(items_per_skill=11)
-    state = learner(course, A=0.9)
+    state = learner(course, A=0.7)
     choice = choose("combined", course, state, 0)
-    p = predicted_success(0.9, course.items[choice.item_id].difficulty)
+    p = predicted_success(0.7, course.items[choice.item_id].difficulty)
     assert 0.55 <= p <= 0.9
 
 

@@ -15,6 +15,8 @@ from tutor.scheduling.state import MASTERY_THRESHOLD, Choice, CourseMap, ItemInf
 RECENT_WINDOW = 10  # items served within this many past items are not repeated
 NEW_SKILLS_PER_DAY = 4  # new skills started per learner per day
 PRODUCTIVE_BAND = (0.6, 0.85)  # predicted success where practice teaches most
+REVIEW_TARGET_WHILE_LEARNING = 0.8  # recall under which a review interrupts work towards open goals
+CHECK_FROM = 0.8  # from this P(known) on, items of typical difficulty or harder (the mastery check)
 INTERLEAVE_PENALTY = 0.7  # weight of staying on the previous item's skill when others are open
 TOP_CANDIDATES = 8
 TEMPERATURE = 0.15
@@ -33,17 +35,21 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
         name = course.skills[skill_id].name
         return _best_item(course, state, [skill_id], rng, "repeat", f"Again: another {name} problem, to fix the slip.")
 
+    frontier = [s for s in course.practisable if s not in mastered and course.skills[s].requires <= mastered]
+    # Prerequisites of open skills need no review of their own: practising what builds on them reviews them.
+    in_use = {p for s in frontier for p in course.skills[s].requires}
+    towards_goals = set(state.goals) | course.ancestors(state.goals)
+    target = REVIEW_TARGET_WHILE_LEARNING if region else mem.TARGET_RETENTION
     due = [
-        (s not in region, mem.retrievability(m, state.now), s)
+        (s not in towards_goals, mem.retrievability(m, state.now), s)
         for s, m in state.memory.items()
-        if s in mastered and s in course.practisable_set and not mem.reviewed_today(m, state.now)
+        if s in mastered and s in course.practisable_set and s not in in_use and not mem.reviewed_today(m, state.now)
     ]
-    due = [d for d in due if d[1] < mem.TARGET_RETENTION]
+    due = [d for d in due if d[1] < target]
     if due:
         _, _, skill_id = min(due)
         return _best_item(course, state, [skill_id], rng, "review", _review_reason(course, state, skill_id))
 
-    frontier = [s for s in course.practisable if s not in mastered and course.skills[s].requires <= mastered]
     may_start = state.new_skills_today() < NEW_SKILLS_PER_DAY
     open_skills = [s for s in frontier if s in state.memory or may_start]
     in_region = [s for s in open_skills if s in region]
@@ -52,7 +58,9 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
 
     practised = [s for s in state.memory if s in course.practisable_set]
     if practised:
-        skill_id = _most_forgotten(state, practised)
+        # Alternate: the goal most likely forgotten, then the skill most likely forgotten anywhere.
+        goals = [] if _previous_skills(course, state) & state.goals else [s for s in practised if s in state.goals]
+        skill_id = _most_forgotten(state, goals or practised)
         return _best_item(course, state, [skill_id], rng, "review", _keep_fresh_reason(course, skill_id))
     return _learn(course, state, course.practisable, rng) if course.practisable else None
 
@@ -96,7 +104,7 @@ def band_weight(p_success: float) -> float:
 def _learn(course: CourseMap, state: LearnerState, skill_ids: list[int], rng: random.Random) -> Choice:
     """New learning: the (skill, item) pairs with the highest expected mastery gain per minute."""
     recent = set(state.recent_items[:RECENT_WINDOW])
-    previous = course.items.get(state.recent_items[0]).skills if state.recent_items else frozenset()
+    previous = _previous_skills(course, state)
     scored = []
     for skill_id in skill_ids:
         skill = course.skills[skill_id]
@@ -104,7 +112,11 @@ def _learn(course: CourseMap, state: LearnerState, skill_ids: list[int], rng: ra
         gain = (1 - p_known) * skill.p_learn
         if skill_id in previous and len(skill_ids) > 1:
             gain *= INTERLEAVE_PENALTY
-        for item in _fresh_items(course, skill_id, recent):
+        items = _fresh_items(course, skill_id, recent)
+        if p_known >= CHECK_FROM:  # the evidence that completes mastery comes from items that are not the easiest
+            typical = course.typical_difficulty[skill_id]
+            items = [i for i in items if _difficulty(i) >= typical] or items
+        for item in items:
             score = gain * band_weight(predicted_success(p_known, item.difficulty)) / item.minutes
             scored.append((score, item.id, skill_id))
     scored.sort(reverse=True)
@@ -130,6 +142,15 @@ def _best_item(
 ) -> Choice:
     choice = _learn(course, state, skill_ids, rng)
     return Choice(choice.item_id, choice.skill_id, kind, reason, choice.candidates, choice.probabilities)
+
+
+def _difficulty(item: ItemInfo) -> float:
+    return 0.5 if item.difficulty is None else item.difficulty
+
+
+def _previous_skills(course: CourseMap, state: LearnerState) -> frozenset:
+    previous = course.items.get(state.recent_items[0]) if state.recent_items else None
+    return previous.skills if previous else frozenset()
 
 
 def _fresh_items(course: CourseMap, skill_id: int, recent: set[int]) -> list[ItemInfo]:

@@ -56,6 +56,15 @@ class CourseMap:
     def practisable_set(self) -> frozenset:
         return frozenset(self.practisable)
 
+    @cached_property
+    def typical_difficulty(self) -> dict[int, float]:
+        """Each skill's median item difficulty (0.5 where unknown)."""
+        medians = {}
+        for skill_id, items in self.items_by_skill.items():
+            values = sorted(0.5 if i.difficulty is None else i.difficulty for i in items) or [0.5]
+            medians[skill_id] = values[len(values) // 2]
+        return medians
+
     def ancestors(self, skill_ids: Iterable[int]) -> set[int]:
         seen: set[int] = set()
         stack = list(skill_ids)
