@@ -112,20 +112,37 @@ def test_a_skill_is_not_served_until_its_prerequisites_are_mastered(people, cour
 def test_a_mastered_skill_practised_days_ago_comes_back_as_a_review_and_the_page_says_why(people, course):
     alice = people["alice"]
     session = practice.start_session(alice, course.pk, now=DAY0)
-    for n in range(5):
+    mastered = MasteryState.objects.filter(learner=alice, p_known__gte=scheduling.MASTERY_THRESHOLD)
+    for n in range(40):
         finish_item(alice, session, now=DAY0 + timedelta(minutes=n))
-        if served_skills(session) != {"add"}:
+        if mastered.count() == 3:
             break
-    assert MasteryState.objects.get(learner=alice, skill__slug="add").p_known >= scheduling.MASTERY_THRESHOLD
-    practice.end_session(alice, session.pk, now=DAY0 + timedelta(minutes=10))
+    assert mastered.count() == 3, "add, multiply and equations all mastered on day 0"
+    practice.end_session(alice, session.pk, now=DAY0 + timedelta(hours=1))
 
     later = practice.start_session(alice, course.pk, now=DAY0 + timedelta(days=12))
-    assert served_skills(later) == {"add"}
-    assert later.selection_reason == "Review: you last practised Adding 12 days ago."
+    (skill,) = served_skills(later)
+    name = Skill.objects.get(course=course, slug=skill).name
+    assert later.selection_reason == f"Review: you last practised {name} 12 days ago."
     assert last_selection(later).kind == "review"
     client = Client()
     client.force_login(alice)
-    assert "Review: you last practised Adding 12 days ago." in client.get(f"/practice/{later.pk}/").content.decode()
+    assert later.selection_reason in client.get(f"/practice/{later.pk}/").content.decode()
+
+
+def test_a_prerequisite_of_the_skill_being_learned_is_not_reviewed_on_its_own(people, course):
+    alice = people["alice"]
+    session = practice.start_session(alice, course.pk, now=DAY0)
+    add = MasteryState.objects.filter(learner=alice, skill__slug="add")
+    for n in range(10):
+        finish_item(alice, session, now=DAY0 + timedelta(minutes=n))
+        if add.get().p_known >= scheduling.MASTERY_THRESHOLD:
+            break
+    practice.end_session(alice, session.pk, now=DAY0 + timedelta(hours=1))
+
+    later = practice.start_session(alice, course.pk, now=DAY0 + timedelta(days=12))
+    assert served_skills(later) == {"multiply"}  # practising multiplication reviews adding
+    assert last_selection(later).kind != "review"
 
 
 def test_no_more_new_skills_a_day_than_the_cap(people, course):

@@ -59,7 +59,7 @@ def retrievability(memory: Memory, now: datetime) -> float:
 
 
 def days_since(memory: Memory, now: datetime) -> int:
-    return int((now - memory.last_review).total_seconds() // DAY_SECONDS)
+    return round((now - memory.last_review).total_seconds() / DAY_SECONDS)
 
 
 def reviewed_today(memory: Memory, now: datetime) -> bool:
