@@ -6,6 +6,7 @@ from knowledge import fitting
 from knowledge.models import MasteryState, Skill
 from knowledge.tracing.bkt import BKTParams, mastery_after
 from tutor import practice
+from tutor.classrooms import set_hint_policy
 from tutor.models import Attempt, HintTurn
 from tutor.scheduling import MASTERY_THRESHOLD
 
@@ -60,6 +61,7 @@ def test_only_the_first_action_on_a_step_counts_for_mastery(people):
 
 def test_a_hint_before_answering_counts_as_an_error_and_climbs_the_ladder(people):
     alice = people["alice"]
+    set_hint_policy(people["class_a"], "authored")  # the ladder as written, worked answer last
     session = practice.start_session(alice, people["class_a"].course_id)
     step = practice.current_step(session)
     first = practice.request_hint(alice, session.pk, step.pk, "h1")
@@ -76,6 +78,18 @@ def test_a_hint_before_answering_counts_as_an_error_and_climbs_the_ladder(people
     _, result = answer_current(alice, session)
     assert result.correct and result.mastery_change == {}
     assert Attempt.objects.get(pk=result.attempt_id).hint_level == 3
+
+
+def test_the_worked_answer_is_not_on_the_ladder_where_the_class_keeps_it_back(people):
+    alice = people["alice"]  # class A keeps the default hint policy, "model": no bottom-out
+    session = practice.start_session(alice, people["class_a"].course_id)
+    step = practice.current_step(session)
+    assert practice.problem_state(session)["hints_total"] == 2
+    kinds = [practice.request_hint(alice, session.pk, step.pk, f"h{n}").kind for n in (1, 2)]
+    assert kinds == ["hint", "scaffold"]
+    with pytest.raises(practice.Conflict, match="no more hints"):
+        practice.request_hint(alice, session.pk, step.pk, "h3")
+    assert not HintTurn.objects.filter(learner=alice, kind="bottom_out").exists()
 
 
 def test_a_scaffold_not_yet_shown_cannot_be_checked(people):

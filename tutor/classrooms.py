@@ -1,4 +1,4 @@
-"""Classes and enrolment, and each class's scheduling settings: the policy and the goals."""
+"""Classes and enrolment, and each class's settings: the scheduling policy, the goals and the hint policy."""
 
 import secrets
 from datetime import date
@@ -7,7 +7,7 @@ from django.db import transaction
 
 from knowledge.models import Course, Skill
 from tutor import scheduling
-from tutor.models import ClassGoal, Classroom, Enrollment, User
+from tutor.models import HINT_POLICY_CHOICES, ClassGoal, Classroom, Enrollment, User
 
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I/L to misread
 
@@ -49,6 +49,17 @@ def set_policy(classroom: Classroom, policy: str) -> Classroom:
         raise SettingsError(f"Unknown policy {policy[:40]!r}; choose one of: {', '.join(scheduling.POLICIES)}.")
     classroom.policy = policy
     classroom.save(update_fields=["policy"])
+    return classroom
+
+
+def set_hint_policy(classroom: Classroom, hint_policy: str) -> Classroom:
+    """Choose who writes the class's hints (the lesson's ladder or the tutor model) and whether the worked answer
+    may come at the end of the ladder; it applies from the next hint on."""
+    names = [name for name, _ in HINT_POLICY_CHOICES]
+    if hint_policy not in names:
+        raise SettingsError(f"Unknown hint setting {hint_policy[:40]!r}; choose one of: {', '.join(names)}.")
+    classroom.hint_policy = hint_policy
+    classroom.save(update_fields=["hint_policy"])
     return classroom
 
 

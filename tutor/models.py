@@ -15,6 +15,15 @@ POLICY_LABELS = {
 }
 POLICY_CHOICES = [(name, POLICY_LABELS.get(name, name)) for name in POLICIES]
 
+# Who writes a class's hints: the lesson's authored ladder alone, or the Socratic tutor model (behind the guard,
+# with the ladder as its fallback), which may give the answer away at the end of the ladder or never.
+HINT_POLICY_CHOICES = [
+    ("authored", "The lesson's hints only"),
+    ("model", "Tutor model, never the answer"),
+    ("model-bottom-out", "Tutor model, the worked answer at the end of the ladder"),
+]
+DEFAULT_HINT_POLICY = "model"
+
 
 class User(AbstractUser):
     class Role(models.TextChoices):
@@ -47,6 +56,12 @@ class Classroom(models.Model):
         choices=POLICY_CHOICES,
         default=DEFAULT_POLICY,
         help_text="How the tutor picks the next item for this class's learners (tutor.scheduling.POLICIES).",
+    )
+    hint_policy = models.CharField(
+        max_length=20,
+        choices=HINT_POLICY_CHOICES,
+        default=DEFAULT_HINT_POLICY,
+        help_text="Who writes the hints on the practice page, and whether the answer may be given at the end.",
     )
 
     def __str__(self):
@@ -130,10 +145,22 @@ class Attempt(models.Model):
 
 
 class HintTurn(models.Model):
-    """One hint shown to a learner (an authored rung now; tutor-model turns later)."""
+    """One hint shown to a learner: a rung of the authored ladder (the Hint button, without the tutor), or a turn
+    of the Socratic tutor on the practice page: the next level (Help) or its answer to the learner's message.
+
+    A tutor turn is stored before the model is asked (`finished_at` empty: still being written) and completed
+    with what the learner was shown and how it was made, so that a crash mid-reply leaves a trace, not a gap."""
 
     class Source(models.TextChoices):
         AUTHORED = "authored", "Authored ladder"
+        MODEL = "model", "Tutor model"
+        SCAFFOLD = "scaffold", "Generic scaffolding move"
+        MIXED = "mixed", "Tutor model, finished with an authored hint"
+
+    class Action(models.TextChoices):
+        HINT = "hint", "Next rung of the authored ladder"
+        HELP = "help", "Next level from the tutor"
+        REPLY = "reply", "The tutor's answer to the learner's message"
 
     learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hint_turns")
     session = models.ForeignKey(PracticeSession, on_delete=models.CASCADE, related_name="hint_turns")
@@ -146,9 +173,25 @@ class HintTurn(models.Model):
     mastery_change = models.JSONField(default=dict, blank=True)
     client_key = models.CharField(max_length=64)
     created_at = models.DateTimeField()
+    action = models.CharField(max_length=8, choices=Action.choices, default=Action.HINT)
+    learner_message = models.TextField(blank=True, help_text="What the learner wrote to the tutor, if anything.")
+    model = models.CharField(max_length=100, blank=True, help_text="The model asked for this turn ('' if none).")
+    first_sentence_s = models.FloatField(
+        null=True, blank=True, help_text="Seconds until the model's first sentence passed the guard."
+    )
+    seconds = models.FloatField(null=True, blank=True, help_text="Seconds the whole reply took.")
+    candidates = models.JSONField(
+        default=list, blank=True, help_text="The model's replies tried: [{text, reasons}], reasons from the guard."
+    )
+    fallback_reason = models.CharField(max_length=300, blank=True, help_text="Why the model did not answer.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="Empty while the tutor is writing.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["learner", "client_key"], name="hint_idempotency")]
+        indexes = [
+            models.Index(fields=["learner", "created_at"]),
+            models.Index(fields=["session", "step", "created_at"]),
+        ]
 
 
 class Selection(models.Model):

@@ -10,11 +10,21 @@ The next item comes from the class's scheduling policy (`tutor.scheduling`), fed
 and FSRS memory per skill (`MasteryState`), the items answered lately, the class's goals that are not past
 their due date, and the session's short-term queue of skills slipped on. Every item served is logged as a
 `Selection` with the candidates and their probabilities, in the transaction that serves it.
+
+Hints come two ways. The Hint button's JSON API climbs the step's authored ladder (`request_hint`). On the
+practice page's websocket the Socratic tutor answers instead (`start_tutor_turn`, then the reply streamed by
+`tutor.hints.dialogue` outside any transaction, then `finish_tutor_turn`): Help is the next level of the
+ladder (the same `hint_level`, so help before answering counts as an error exactly like an authored hint), and a
+message typed to the tutor is a dialogue turn at the level reached, which neither climbs the ladder nor counts
+for mastery again. The class's `hint_policy` decides whether the model speaks and whether the last level may
+give the answer away; the model is rate-limited per learner, and the authored ladder answers whenever the model
+is not asked, is slow, is down or says nothing the guard lets through.
 """
 
 import functools
+import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,10 +33,33 @@ from knowledge.models import Course, Item, MasteryState, Skill, Step
 from knowledge.tracing.bkt import BKTParams, mastery_after
 from tutor import access, grading, scheduling
 from tutor.consumers import publish_mastery_change
-from tutor.models import Attempt, ClassGoal, HintTurn, PracticeSession, Selection, User
+from tutor.hints import dialogue
+from tutor.hints.backends import Backend, BackendError, default_backend
+from tutor.hints.prompts import MAX_LEARNER_MESSAGE, HintRequest
+from tutor.models import (
+    DEFAULT_HINT_POLICY,
+    HINT_POLICY_CHOICES,
+    Attempt,
+    ClassGoal,
+    HintTurn,
+    PracticeSession,
+    Selection,
+    User,
+)
 from tutor.scheduling.memory import Memory
 
+logger = logging.getLogger(__name__)
+
 RECENT_ITEMS = 50  # items answered lately that the policy sees (it avoids repeating the last RECENT_WINDOW)
+
+HINT_POLICIES = tuple(name for name, _ in HINT_POLICY_CHOICES)
+MAX_REPLIES_PER_STEP = 6  # messages to the tutor on one step: after that, an answer or the next hint
+MODEL_TURNS_PER_WINDOW = 20  # tutor-model turns one learner may have ...
+MODEL_WINDOW = timedelta(minutes=10)  # ... within this window; beyond it the lesson's ladder answers
+IN_FLIGHT = timedelta(seconds=30)  # a tutor turn unfinished for longer was interrupted and blocks nothing
+WEAK_PREREQUISITES = 3  # unmastered prerequisites of the step's skills the tutor hears about
+AUTHORED_ONLY = "the class uses the lesson's hints only"
+RATE_LIMITED = f"rate limit: {MODEL_TURNS_PER_WINDOW} tutor-model turns within {MODEL_WINDOW.seconds // 60} minutes"
 
 
 class PracticeError(Exception):
@@ -51,6 +84,35 @@ class AttemptResult:
     mastery_change: dict[str, list[float]]
     step_complete: bool
     item_complete: bool
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class TutorLadder:
+    """The levels the tutor's Help climbs on a step under a class's hint policy."""
+
+    hints: tuple[dict, ...]  # the authored rungs that do not give the answer away, in order
+    bottom_out: dict | None  # the worked answer, when the policy and the step both have one: the last level
+    total: int  # levels: one per rung (or per generic scaffolding move, for a step without rungs), + the bottom-out
+
+    def kind(self, level: int) -> str:
+        if self.bottom_out is not None and level >= self.total:
+            return "bottom_out"
+        return self.hints[level - 1]["kind"] if level <= len(self.hints) else "hint"
+
+    def bottom_out_allowed(self, level: int) -> bool:
+        return self.bottom_out is not None and level >= self.total
+
+
+@dataclass
+class TutorTurn:
+    """A tutor turn begun by `start_tutor_turn`: the stored row, and what to ask the model (None on a replay)."""
+
+    turn: HintTurn
+    request: HintRequest | None
+    backend: Backend | None  # None: the authored ladder answers (the policy, the rate limit, or no model)
+    total: int  # levels on this step
+    mastery_change: dict[str, list[float]] = field(default_factory=dict)
     replayed: bool = False
 
 
@@ -112,6 +174,8 @@ def problem_state(session: PracticeSession) -> dict:
         return {"session_id": session.pk, "item": None, "reason": session.selection_reason}
     steps = list(item.steps.all())
     step = steps[session.current_step]
+    policy = hint_policy(session)
+    turns = _visit_turns(session, step).filter(finished_at__isnull=False).order_by("created_at", "pk")
     return {
         "session_id": session.pk,
         "reason": session.selection_reason,
@@ -129,14 +193,27 @@ def problem_state(session: PracticeSession) -> dict:
             "answer_type": step.answer_type,
             "choices": step.answer.get("choices") if step.answer_type == "choice" else None,
         },
-        "hints": [_rung(step, level) for level in range(1, session.hint_level + 1)],
-        "hints_total": len(step.hints),
+        "hints": [_shown_turn(step, turn) for turn in turns],
+        "hints_total": len(hint_rungs(step, policy)),
+        "hint_level": session.hint_level,
+        "hint_policy": policy,
+        "tutor_total": tutor_ladder(step, policy).total,
     }
 
 
-def _rung(step: Step, level: int) -> dict:
-    rung = step.hints[level - 1]
-    return {"level": level, "kind": rung["kind"], "text": rung["text"], "has_answer": "answer" in rung}
+def _shown_turn(step: Step, turn: HintTurn) -> dict:
+    """A hint as the page shows it. `has_answer`: the lesson's scaffold question was shown, and can be checked."""
+    rung = step.hints[turn.level - 1] if turn.level <= len(step.hints) else {}
+    return {
+        "level": turn.level,
+        "kind": turn.kind,
+        "text": turn.text,
+        "has_answer": turn.source == HintTurn.Source.AUTHORED and "answer" in rung and rung["text"] in turn.text,
+        "source": turn.source,
+        "action": turn.action,
+        "learner_message": turn.learner_message,
+        "note": tutor_note(turn),
+    }
 
 
 # --- the loop -----------------------------------------------------------------------------------
@@ -244,12 +321,13 @@ def request_hint(
             return _hint_result(earlier, replayed=True)
         _ensure_open(session)
         step = _expect_step(session, step_id)
-        if session.hint_level >= len(step.hints):
+        rungs = hint_rungs(step, hint_policy(session))
+        if session.hint_level >= len(rungs):
             raise Conflict("There are no more hints for this step.")
         first_action = _is_first_action(session, step)
         change = _observe(learner, step, False, now) if first_action else {}
         session.hint_level += 1
-        rung = step.hints[session.hint_level - 1]
+        rung = rungs[session.hint_level - 1]
         turn = HintTurn.objects.create(
             learner=learner,
             session=session,
@@ -261,6 +339,7 @@ def request_hint(
             mastery_change=change,
             client_key=client_key,
             created_at=now,
+            finished_at=now,
         )
         session.save(update_fields=["hint_level"])
         transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
@@ -278,6 +357,263 @@ def check_scaffold(learner: User, session_id: int, step_id: int, level: int, ans
         return grading.grade(step.hints[level - 1]["answer"], answer)
     except grading.AnswerFormatError as exc:
         raise PracticeError(str(exc)) from exc
+
+
+# --- the Socratic tutor -------------------------------------------------------------------------
+
+
+@functools.cache
+def hint_backend() -> Backend | None:
+    """The process's tutor model, made once (`TUTOR_LLM_URL`'s server, else the local model); None when neither
+    is installed, and then the lesson's ladder answers every hint."""
+    try:
+        return default_backend()
+    except BackendError as exc:
+        logger.warning("The tutor model is off: %s", exc)
+        return None
+
+
+def hint_policy(session: PracticeSession) -> str:
+    policy = session.classroom.hint_policy if session.classroom_id else DEFAULT_HINT_POLICY
+    return policy if policy in HINT_POLICIES else DEFAULT_HINT_POLICY
+
+
+def hint_rungs(step: Step, policy: str) -> list[dict]:
+    """The authored rungs the Hint button climbs: all of them, but the worked answer (the `bottom_out` rung)
+    only in a class whose policy allows it (`authored` shows the ladder as written)."""
+    if policy == "model":
+        return [rung for rung in step.hints if rung["kind"] != "bottom_out"]
+    return list(step.hints)
+
+
+def tutor_ladder(step: Step, policy: str) -> TutorLadder:
+    """`authored` climbs the lesson's ladder as written (its worked answer last, as the Hint button does);
+    `model` stops before the worked answer; `model-bottom-out` ends with it. The bottom-out is the ladder's
+    `bottom_out` rung (docs/course-format.md: at most one, always last; a scaffold's `answer` belongs to its
+    own sub-question, not to the step). A step without other rungs gets the generic scaffolding moves."""
+    hints = tuple(rung for rung in step.hints if rung["kind"] != "bottom_out")
+    bottom_out = next((rung for rung in step.hints if rung["kind"] == "bottom_out"), None)
+    if policy == "model":
+        bottom_out = None
+    total = (len(hints) or len(dialogue.SCAFFOLD_MOVES)) + (bottom_out is not None)
+    return TutorLadder(hints, bottom_out, total)
+
+
+def start_tutor_turn(
+    learner: User,
+    session_id: int,
+    step_id: int,
+    action: str,
+    message: str,
+    client_key: str,
+    now: datetime | None = None,
+) -> TutorTurn:
+    """Begin one tutor turn on the learner's current step, in one transaction with the session locked: check the
+    request, store the turn (unfinished), climb the ladder on Help (a first action counts as an error for mastery,
+    as an authored hint does), and gather what the tutor may know. The model is asked afterwards, outside the
+    transaction; `finish_tutor_turn` stores its reply. A repeated `client_key` returns the stored turn."""
+    now = now or timezone.now()
+    message = (message or "").strip()
+    if action not in (HintTurn.Action.HELP, HintTurn.Action.REPLY):
+        raise PracticeError('Say "help" for the next hint or "reply" to answer the tutor.')
+    if not isinstance(client_key, str) or not 1 <= len(client_key) <= 64:
+        raise PracticeError("Send a client_key of 1 to 64 characters with each request.")
+    if len(message) > MAX_LEARNER_MESSAGE:
+        raise PracticeError(f"Keep your message to the tutor to {MAX_LEARNER_MESSAGE} characters.")
+    if action == HintTurn.Action.REPLY and not message:
+        raise PracticeError("Write a message to the tutor first.")
+    try:
+        with transaction.atomic():
+            session = _locked_session(learner, session_id)
+            earlier = HintTurn.objects.filter(learner=learner, client_key=client_key).first()
+            if earlier is not None:
+                return _replay_tutor_turn(earlier, step_id, message)
+            _ensure_open(session)
+            step = _expect_step(session, step_id)
+            policy = hint_policy(session)
+            ladder = tutor_ladder(step, policy)
+            visit = _visit_turns(session, step)
+            if visit.filter(finished_at__isnull=True, created_at__gt=now - IN_FLIGHT).exists():
+                raise Conflict("The tutor is still answering; wait for its reply.")
+            if action == HintTurn.Action.REPLY and policy == "authored":
+                raise Conflict("Your class uses the lesson's hints only: press Help for the next one.")
+            first_action, change = False, {}
+            if action == HintTurn.Action.REPLY and session.hint_level > 0:
+                if visit.filter(action=HintTurn.Action.REPLY).count() >= MAX_REPLIES_PER_STEP:
+                    raise Conflict(
+                        f"That makes {MAX_REPLIES_PER_STEP + 1} messages to the tutor on this step, the most it takes:"
+                        " try an answer, or press Help for the next hint."
+                    )
+            else:  # Help, or a message before any help (which asks for help just the same): the next level
+                if session.hint_level >= ladder.total:
+                    raise Conflict("There are no more hints for this step.")
+                action = HintTurn.Action.HELP
+                first_action = _is_first_action(session, step)
+                change = _observe(learner, step, False, now) if first_action else {}
+                session.hint_level += 1
+                session.save(update_fields=["hint_level"])
+            level = max(session.hint_level, 1)
+            backend, reason = None, AUTHORED_ONLY
+            if policy != "authored":
+                backend, reason = hint_backend(), ""
+                if backend is not None and _model_turns_since(learner, now - MODEL_WINDOW) >= MODEL_TURNS_PER_WINDOW:
+                    backend, reason = None, RATE_LIMITED
+            turn = HintTurn.objects.create(
+                learner=learner,
+                session=session,
+                step=step,
+                level=level,
+                kind=ladder.kind(level),
+                text="",
+                first_action=first_action,
+                mastery_change=change,
+                client_key=client_key,
+                created_at=now,
+                action=action,
+                learner_message=message,
+                model=backend.name[:100] if backend else "",
+                fallback_reason=reason,
+            )
+            request = tutor_request(session, step, ladder, level, message, visit)
+            transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer with its turn.
+        earlier = HintTurn.objects.filter(learner=learner, client_key=client_key).first()
+        if earlier is None:
+            raise
+        return _replay_tutor_turn(earlier, step_id, message)
+    return TutorTurn(turn, request, backend, ladder.total, change)
+
+
+def finish_tutor_turn(turn: HintTurn, reply: dialogue.Reply, now: datetime | None = None) -> HintTurn:
+    """Store what the learner was shown and how it was made. Once: a finished turn keeps its first reply."""
+    now = now or timezone.now()
+    reason = "" if reply.source == HintTurn.Source.MODEL else (turn.fallback_reason or reply.fallback_reason)
+    HintTurn.objects.filter(pk=turn.pk, finished_at__isnull=True).update(
+        text=reply.text,
+        source=reply.source,
+        model=(reply.model or turn.model)[:100],
+        first_sentence_s=None if reply.first_sentence_s is None else round(reply.first_sentence_s, 3),
+        seconds=round(reply.seconds, 3),
+        candidates=[
+            {"text": str(c.get("text", "")).strip()[:1000], "reasons": [str(r)[:300] for r in c.get("reasons", [])]}
+            for c in reply.candidates
+        ],
+        fallback_reason=reason[:300],
+        finished_at=now,
+    )
+    turn.refresh_from_db()
+    return turn
+
+
+def tutor_note(turn: HintTurn) -> str:
+    """What the page says under a tutor turn that the model did not write: why, and where the hint came from."""
+    if turn.action == HintTurn.Action.HINT or turn.source == HintTurn.Source.MODEL or not turn.finished_at:
+        return ""
+    reason = turn.fallback_reason
+    origin = "this hint is from the lesson." if turn.source == HintTurn.Source.AUTHORED else "here is a general tip."
+    if reason == AUTHORED_ONLY:
+        return ""
+    if reason.startswith("rate limit"):
+        return f"You have asked the tutor a lot in the last few minutes; {origin}"
+    if "not a question" in reason:
+        return "The tutor's reply is finished with a hint from the lesson."
+    if "passed the guard" in reason:
+        return f"The tutor could not say it without giving the answer away; {origin}"
+    if any(word in reason for word in ("slow", "timed out", "busy")):
+        return f"The tutor model is busy; {origin}"
+    return f"The tutor model is not available right now; {origin}"
+
+
+def tutor_request(
+    session: PracticeSession, step: Step, ladder: TutorLadder, level: int, message: str, visit=None
+) -> HintRequest:
+    """What the tutor may know for one reply, read from the database. Nothing in it identifies the learner:
+    the problem, the step, its answer and authored hints as hidden notes, the learner's answers on this step with
+    grading's feedback, mastery by skill name, the dialogue so far on this step, and the level."""
+    visit = _visit_turns(session, step) if visit is None else visit
+    since = {"created_at__gte": session.item_started_at} if session.item_started_at else {}
+    answers = list(
+        Attempt.objects.filter(session=session, step=step, **since)
+        .order_by("created_at", "pk")
+        .values_list("raw_answer", "correct", "feedback")
+    )
+    last_step = Step.objects.filter(item_id=step.item_id).order_by("-position").first()
+    dialogue_so_far = []
+    for said, shown in (
+        visit.filter(finished_at__isnull=False).order_by("created_at", "pk").values_list("learner_message", "text")
+    ):
+        if said:
+            dialogue_so_far.append(("learner", said))
+        dialogue_so_far.append(("tutor", shown))
+    return HintRequest(
+        problem=step.item.body,
+        step_prompt=step.prompt,
+        step_answer=step.answer,
+        solution=_answer_text(step.answer),
+        authored_hints=tuple(rung["text"] for rung in ladder.hints),
+        bottom_out=ladder.bottom_out["text"] if ladder.bottom_out else "",
+        final_answer=last_step.answer if last_step is not None and last_step.pk != step.pk else None,
+        learner_answers=tuple(raw for raw, _, _ in answers),
+        learner_correct=answers[-1][1] if answers else None,
+        feedback=answers[-1][2] if answers else "",
+        mastery=_tutor_mastery(session.learner_id, step),
+        dialogue=tuple(dialogue_so_far),
+        learner_message=message,
+        level=level,
+        bottom_out_allowed=ladder.bottom_out_allowed(level),
+        language=step.item.course.language or "en",
+    )
+
+
+def _answer_text(spec: dict) -> str:
+    """The answer as the tutor's hidden note says it: a choice by its letter and text."""
+    if spec["type"] != "choice":
+        return grading.canonical_answer(spec)
+    correct = spec["correct"] if isinstance(spec["correct"], list) else [spec["correct"]]
+    return "; ".join(f"{chr(65 + i)}) {spec['choices'][i]}" for i in sorted(set(correct)))
+
+
+def _tutor_mastery(learner_id: int, step: Step) -> tuple[tuple[str, float], ...]:
+    """(skill name, P(known)) for the step's skills, then for up to WEAK_PREREQUISITES of their direct
+    prerequisites the learner has not mastered, weakest first. Names only: no ids reach the model."""
+    skills = step_skills(step)
+    course, priors = _course_map(step.item.course_id)
+    own = {s.pk for s in skills}
+    prerequisites = {p for s in own if s in course.skills for p in course.skills[s].requires} - own
+    known = dict(
+        MasteryState.objects.filter(learner_id=learner_id, skill_id__in=own | prerequisites).values_list(
+            "skill_id", "p_known"
+        )
+    )
+    rows = [(s.name, known.get(s.pk, s.p_init)) for s in skills]
+    weak = sorted(
+        (known.get(p, priors.get(p, 0.0)), course.skills[p].name)
+        for p in prerequisites
+        if known.get(p, priors.get(p, 0.0)) < scheduling.MASTERY_THRESHOLD
+    )
+    rows += [(name, p) for p, name in weak[:WEAK_PREREQUISITES]]
+    return tuple((name, round(p, 2)) for name, p in rows)
+
+
+def _visit_turns(session: PracticeSession, step: Step):
+    """The hint turns on this step since the item was put in front of the learner."""
+    since = {"created_at__gte": session.item_started_at} if session.item_started_at else {}
+    return HintTurn.objects.filter(session=session, step=step, **since)
+
+
+def _model_turns_since(learner: User, since: datetime) -> int:
+    """Turns for which the tutor model was asked (finished or not) since then: the rate limit counts these."""
+    return HintTurn.objects.filter(learner=learner, created_at__gte=since).exclude(model="").count()
+
+
+def _replay_tutor_turn(turn: HintTurn, step_id: int, message: str) -> TutorTurn:
+    if turn.action == HintTurn.Action.HINT or turn.step_id != step_id or turn.learner_message != message:
+        raise Conflict("This idempotency key was already used for another hint request.")
+    if turn.finished_at is None:
+        raise Conflict("The tutor is still answering this request; wait for its reply.")
+    total = tutor_ladder(turn.step, hint_policy(turn.session)).total
+    return TutorTurn(turn, None, None, total, turn.mastery_change, replayed=True)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -503,7 +839,7 @@ def _replay_attempt(attempt: Attempt, step_id: int, answer: str) -> AttemptResul
 def _hint_result(turn: HintTurn, replayed: bool = False) -> HintResult:
     return HintResult(
         level=turn.level,
-        total=len(turn.step.hints),
+        total=len(hint_rungs(turn.step, hint_policy(turn.session))),
         kind=turn.kind,
         text=turn.text,
         has_answer="answer" in turn.step.hints[turn.level - 1],

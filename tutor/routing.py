@@ -1,5 +1,8 @@
 from django.urls import path
 
-from tutor.consumers import MasteryConsumer
+from tutor.consumers import HintConsumer, MasteryConsumer
 
-websocket_urlpatterns = [path("ws/mastery/", MasteryConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/mastery/", MasteryConsumer.as_asgi()),
+    path("ws/hints/", HintConsumer.as_asgi()),
+]

@@ -163,6 +163,10 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The hint model (tutor/hints/backends.py reads TUTOR_LLM_URL, TUTOR_LLM_MODEL, TUTOR_LLM_MODEL_PATH itself):
+# load the local model when a practice page first opens the hint socket, so that its first reply is not late.
+TUTOR_LLM_WARM_UP = os.environ.get("TUTOR_LLM_WARM_UP", "1") != "0"
+
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"knowledge.tasks.refit_*": {"queue": "gpu"}}
 CELERY_TASK_SERIALIZER = "json"

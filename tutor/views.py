@@ -16,7 +16,14 @@ from knowledge.models import Course
 from knowledge.tasks import refit_tracing_model
 from tutor import access, classrooms, practice, reports
 from tutor.classrooms import join_classroom
-from tutor.models import User
+from tutor.models import HINT_POLICY_CHOICES, User
+
+HINT_POLICY_DESCRIPTIONS = {
+    "authored": "Help shows the lesson's own hints one by one, its worked answer last. No model is used.",
+    "model": "The tutor model asks guiding questions and answers learners' messages, checked so that it never "
+    "gives the answer; the lesson's hints stand in when it is slow or busy. The worked answer is never shown.",
+    "model-bottom-out": "As above, and a learner who has climbed every hint gets the worked answer at the end.",
+}
 
 
 def role_required(*roles):
@@ -124,8 +131,8 @@ def classroom_page(request, classroom_id: int):
 
 @role_required(User.Role.TEACHER)
 def classroom_scheduling(request, classroom_id: int):
-    """The class's scheduling policy and goals, and the items served lately. A refused change re-renders
-    the page with a 4xx and the reason, and saves nothing."""
+    """The class's scheduling policy and goals, its hint policy, and the items served lately. A refused change
+    re-renders the page with a 4xx and the reason, and saves nothing."""
     classroom = _get_or_404(access.classrooms_for(request.user).select_related("course"), classroom_id)
     now = timezone.now()
     error, status = None, 200
@@ -138,7 +145,16 @@ def classroom_scheduling(request, classroom_id: int):
             messages.success(request, done)
             return redirect("classroom-scheduling", classroom_id=classroom.pk)
     selections = access.selections_for(request.user)
-    context = {"classroom": classroom, "error": error, **reports.class_scheduling(classroom, selections, now)}
+    hint_policies = [
+        {"name": name, "label": label, "description": HINT_POLICY_DESCRIPTIONS[name]}
+        for name, label in HINT_POLICY_CHOICES
+    ]
+    context = {
+        "classroom": classroom,
+        "error": error,
+        "hint_policies": hint_policies,
+        **reports.class_scheduling(classroom, selections, now),
+    }
     return render(request, "tutor/classroom_scheduling.html", context, status=status)
 
 
@@ -148,6 +164,9 @@ def _change_scheduling(classroom, data, today: date) -> str:
     if action == "policy":
         classrooms.set_policy(classroom, data.get("policy", ""))
         return f"From the next item on, {classroom.name} uses the {classroom.get_policy_display()} policy."
+    if action == "hint-policy":
+        classrooms.set_hint_policy(classroom, data.get("hint_policy", ""))
+        return f"From the next hint on, {classroom.name} gets hints from: {classroom.get_hint_policy_display()}."
     if action == "add-goal":
         skill_id = _form_id(data.get("skill", ""), "Pick a skill from the list.")
         try:
