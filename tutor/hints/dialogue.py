@@ -134,10 +134,12 @@ def fallback_text(request: HintRequest) -> tuple[str, str]:
     rung = ladder[min(request.level, len(ladder)) - 1] if ladder else None
     if rung and not any(rung in text for text in said):
         return rung, "authored"
-    for move in SCAFFOLD_MOVES:
+    start = (request.level - 1) % len(SCAFFOLD_MOVES)  # without a ladder, each level has its own move
+    moves = SCAFFOLD_MOVES[start:] + SCAFFOLD_MOVES[:start]
+    for move in moves:
         if not any(move in text for text in said):
             return move, "scaffold"
-    return (rung, "authored") if rung else (SCAFFOLD_MOVES[-1], "scaffold")
+    return (rung, "authored") if rung else (moves[0], "scaffold")
 
 
 def _sentences_in_time(
