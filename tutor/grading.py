@@ -167,7 +167,7 @@ def _read_number(raw: str, percent: bool = False) -> Fraction:
     return (-value if m[1] == "-" else value) * scale
 
 
-def _spec_number(value, percent: bool = False) -> Fraction:
+def spec_number(value, percent: bool = False) -> Fraction:
     """A number from a spec: ints exactly, floats through repr (0.1 -> 1/10), strings like learner input."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"{value!r} is not a number")
@@ -182,8 +182,8 @@ def _spec_number(value, percent: bool = False) -> Fraction:
 def _grade_numeric(spec: dict, raw: str) -> Grade:
     percent = bool(spec.get("percent"))
     answer = _read_number(raw, percent)
-    value = _spec_number(spec["value"], percent)
-    allowed = _spec_number(spec.get("tolerance") or 0) + _spec_number(
+    value = spec_number(spec["value"], percent)
+    allowed = spec_number(spec.get("tolerance") or 0) + spec_number(
         spec.get("relative_tolerance") or 0) * abs(value)
     return _verdict(abs(answer - value) <= allowed, str(answer))
 
@@ -194,14 +194,14 @@ def _validate_numeric(spec: dict) -> list[str]:
         problems.append("numeric value missing")
     else:
         try:
-            _spec_number(spec["value"], bool(spec.get("percent")))
+            spec_number(spec["value"], bool(spec.get("percent")))
         except ValueError:
             problems.append(f"numeric value {spec['value']!r} is not a number")
     for field in ("tolerance", "relative_tolerance"):
         if spec.get(field) is None:
             continue
         try:
-            if _spec_number(spec[field]) < 0:
+            if spec_number(spec[field]) < 0:
                 problems.append(f"numeric {field} {spec[field]!r} is negative")
         except ValueError:
             problems.append(f"numeric {field} must be a number >= 0, not {spec[field]!r}")
@@ -498,7 +498,8 @@ def _tower_height(expr: sympy.Expr) -> int:
     return max((_tower_height(arg) for arg in expr.args), default=0)
 
 
-def _parse_expression(text: str, variables: frozenset | None) -> _Parsed:
+def parse_expression(text: str, variables: frozenset | None) -> _Parsed:
+    """A learner's expression or equation read by our parser (never eval); AnswerFormatError if unreadable."""
     return _Parser(_tokenize(_clean(text), variables)).parse()
 
 
@@ -621,7 +622,8 @@ def _cancel(expr: sympy.Expr) -> sympy.Expr | None:
         return None
 
 
-def _equivalent(a: sympy.Expr, b: sympy.Expr) -> bool:
+def equivalent(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """Equal as expressions: by sympy's cancel when small, else by values at fixed random points."""
     difference = a - b
     if difference == 0 or (_small(difference) and _cancel(difference) == 0):
         return True
@@ -942,15 +944,15 @@ def _spec_variables(spec: dict) -> frozenset:
     declared = spec.get("variables")
     if declared is not None:
         return frozenset(declared)
-    parsed = _parse_expression(spec["value"], None)
+    parsed = parse_expression(spec["value"], None)
     symbols = parsed.lhs.free_symbols | (parsed.rhs.free_symbols if parsed.rhs is not None else set())
     return frozenset(s.name for s in symbols)
 
 
 def _grade_expression(spec: dict, raw: str) -> Grade:
     variables = _spec_variables(spec)
-    target = _parse_expression(spec["value"], variables)
-    answer = _parse_expression(raw, variables)
+    target = parse_expression(spec["value"], variables)
+    answer = parse_expression(raw, variables)
     if target.rhs is not None and answer.rhs is None:
         raise AnswerFormatError("Enter an equation, with '='.")
     if target.rhs is None and answer.rhs is not None:
@@ -960,7 +962,7 @@ def _grade_expression(spec: dict, raw: str) -> Grade:
                  else "the answer needs no letters.")
         return Grade(False, f"Your answer uses {_join_names(answer.unknown)}; {about}", str(answer))
     if target.rhs is None:
-        correct = _equivalent(answer.lhs, target.lhs)
+        correct = equivalent(answer.lhs, target.lhs)
     else:
         correct = _proportional(answer.lhs - answer.rhs, target.lhs - target.rhs)
     if correct and spec.get("form") is not None:
@@ -991,7 +993,7 @@ def _validate_expression(spec: dict) -> list[str]:
     if not isinstance(value, str) or not value.strip():
         return problems + [f"expression value must be a non-empty string, not {value!r}"]
     try:
-        parsed = _parse_expression(value, frozenset(declared) if declared is not None else None)
+        parsed = parse_expression(value, frozenset(declared) if declared is not None else None)
     except AnswerFormatError as exc:
         return problems + [f"expression value {value!r} cannot be parsed: {exc}"]
     if parsed.unknown:

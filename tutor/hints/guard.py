@@ -39,14 +39,13 @@ from fractions import Fraction
 
 import sympy
 
-# Three private helpers of the grader (_equivalent, _parse_expression, _spec_number), so that the guard reads
-# numbers and expressions exactly as grading does.
+# The grader's own readers of numbers and expressions, so that the guard judges them exactly as grading does.
 from tutor.grading import (
     AnswerFormatError,
-    _equivalent,
-    _parse_expression,
-    _spec_number,
+    equivalent,
     grade,
+    parse_expression,
+    spec_number,
     validate_spec,
 )
 
@@ -940,7 +939,7 @@ def _stated_results(message: _Message) -> list[_Cand]:
                 if not side:
                     continue
                 try:
-                    value = _parse_expression(" ".join(item.math for item in side), None).lhs
+                    value = parse_expression(" ".join(item.math for item in side), None).lhs
                 except (AnswerFormatError, ValueError, TypeError, ZeroDivisionError):
                     continue
                 if value.is_Rational:
@@ -1002,8 +1001,8 @@ def _matching(message: _Message, spec: dict, strict: bool = False) -> list[_Cand
 
 def _numeric_matches(message: _Message, spec: dict) -> list[_Cand]:
     percent = bool(spec.get("percent"))
-    target = _spec_number(spec["value"], percent)
-    allowed = _spec_number(spec.get("tolerance") or 0) + _spec_number(spec.get("relative_tolerance") or 0) * abs(target)
+    target = spec_number(spec["value"], percent)
+    allowed = spec_number(spec.get("tolerance") or 0) + spec_number(spec.get("relative_tolerance") or 0) * abs(target)
     candidates = message.numbers + _stated_results(message) + _spaced_digits(message)
     return [c for c in candidates if c.value is not None and _number_matches(c, target, allowed, percent)]
 
@@ -1036,7 +1035,7 @@ def _expression_parts(spec: dict) -> tuple[list[dict], list[dict]]:
     """(specs to grade equations with, specs to grade plain expressions with). For an answer ``y = 2x + 1`` a
     plain ``2x + 1`` also gives it away."""
     value = spec["value"]
-    parsed = _parse_expression(value, None)
+    parsed = parse_expression(value, None)
     if parsed.rhs is None:
         return [], [spec]
     lhs_text, rhs_text = value.split("=", 1)
@@ -1052,7 +1051,7 @@ def _expression_matches(message: _Message, spec: dict, strict: bool = False) -> 
     equation_specs, expression_specs = _expression_parts(spec)
     if strict and equation_specs:
         expression_specs = []
-    target = _parse_expression(spec["value"], None)
+    target = parse_expression(spec["value"], None)
     letters = {s.name for s in target.lhs.free_symbols | (target.rhs.free_symbols if target.rhs is not None else set())}
     out = []
     for cand in message.expressions() + [c for c in _stated_results(message)]:
@@ -1082,7 +1081,7 @@ def _derived_spec(text: str) -> dict:
     try:
         if _NUMBER_TEXT.fullmatch(plain):  # not "x = 3", which the number reader would take as 3
             percent = plain.endswith("%")
-            _spec_number(plain, percent)
+            spec_number(plain, percent)
             return {"type": "numeric", "value": plain, **({"percent": True} if percent else {})}
     except ValueError:
         pass
@@ -1090,7 +1089,7 @@ def _derived_spec(text: str) -> dict:
     if re.search(r"[\d=+*/^-]", plain) and all(w.lower() in _FUNCTIONS | _CONSTANTS for w in words):
         candidate = {"type": "expression", "value": plain}
         try:
-            if not validate_spec(candidate) and _parse_expression(plain, None).lhs is not None:
+            if not validate_spec(candidate) and parse_expression(plain, None).lhs is not None:
                 return candidate
         except AnswerFormatError:
             pass
@@ -1299,8 +1298,8 @@ def _check_claim(
 ) -> str | None:
     """The reason the claim ``left = right`` is false, or None (true, not judged, or not a claim)."""
     try:
-        lhs = _parse_expression(" ".join(i.math for i in left), None).lhs
-        rhs = _parse_expression(" ".join(i.math for i in right), None).lhs
+        lhs = parse_expression(" ".join(i.math for i in left), None).lhs
+        rhs = parse_expression(" ".join(i.math for i in right), None).lhs
     except (AnswerFormatError, ValueError, TypeError, ZeroDivisionError):
         return None  # not something the parser reads: no claim the guard can judge
     if {i.unit for i in left if i.unit} != {i.unit for i in right if i.unit}:
@@ -1362,7 +1361,7 @@ def _judge(written: str, lhs, rhs, lhs_items, rhs_items, known: dict) -> str | N
                 return None
             shown = ", ".join(f"{symbol.name} = {v}" for v in sorted(values)[:3])
             return f"arithmetic: {written} is false for {shown}"
-    if lhs.free_symbols == rhs.free_symbols and not _equivalent(lhs, rhs) and _slip(lhs - rhs):
+    if lhs.free_symbols == rhs.free_symbols and not equivalent(lhs, rhs) and _slip(lhs - rhs):
         # A simplification that is off by one term ("2x + 3x = 6x", "2(x + 3) = 2x + 3"), unless a numeric
         # answer solves it: then it is an equation on the way to that answer.
         if len(symbols) == 1 and any(_holds(lhs - rhs, next(iter(symbols)), v) for v in known.get("", ())):
@@ -1389,7 +1388,7 @@ def _holds(difference, symbol, value: Fraction) -> bool:
 
 
 def _same_number(lhs, rhs, lhs_items, rhs_items) -> bool:
-    if (lhs - rhs).is_zero or _equivalent(lhs, rhs):
+    if (lhs - rhs).is_zero or equivalent(lhs, rhs):
         return True
     # A decimal for a value that has more places: 1/3 = 0.33, 2pi = 6.28, sqrt(2) = 1.4 (but not 1/3 = 0.3:
     # a fraction must be rounded to two places or more).
@@ -1418,8 +1417,8 @@ def _problem_solutions(problem_text: str) -> dict[str, frozenset]:
         if len(sides) != 2 or not sides[0] or not sides[1]:
             continue
         try:
-            lhs = _parse_expression(" ".join(i.math for i in sides[0]), None).lhs
-            rhs = _parse_expression(" ".join(i.math for i in sides[1]), None).lhs
+            lhs = parse_expression(" ".join(i.math for i in sides[0]), None).lhs
+            rhs = parse_expression(" ".join(i.math for i in sides[1]), None).lhs
         except (AnswerFormatError, ValueError, TypeError, ZeroDivisionError):
             continue
         for name, values in _solve(lhs - rhs).items():
@@ -1456,9 +1455,9 @@ def _known_solutions(context: GuardContext) -> dict[str, frozenset]:
     known = {name: set(values) for name, values in _problem_solutions(context.problem_text or "").items()}
     for spec in (context.step_answer, context.final_answer):
         if isinstance(spec, dict) and not validate_spec(spec) and spec["type"] == "numeric":
-            known.setdefault("", set()).add(_spec_number(spec["value"], bool(spec.get("percent"))))
+            known.setdefault("", set()).add(spec_number(spec["value"], bool(spec.get("percent"))))
         if isinstance(spec, dict) and not validate_spec(spec) and spec["type"] == "expression":
-            parsed = _parse_expression(spec["value"], None)
+            parsed = parse_expression(spec["value"], None)
             if parsed.rhs is not None:
                 for name, values in _solve(parsed.lhs - parsed.rhs).items():
                     if values:
