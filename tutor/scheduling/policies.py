@@ -69,13 +69,7 @@ def effectively_mastered(course: CourseMap, mastery: dict[int, float]) -> set[in
     """Skills mastered by their own estimate, or implied by a mastered skill that builds on them (the
     surmise relation of knowledge space theory: who has mastered two-step equations can do one-step ones)."""
     mastered = {s for s in course.order if mastery[s] >= MASTERY_THRESHOLD}
-    stack = list(mastered)
-    while stack:
-        for prerequisite in course.skills[stack.pop()].requires:
-            if prerequisite not in mastered:
-                mastered.add(prerequisite)
-                stack.append(prerequisite)
-    return mastered
+    return mastered | course.ancestors(mastered)
 
 
 def goal_region(course: CourseMap, goals: frozenset, mastered: set[int]) -> set[int]:
