@@ -31,7 +31,7 @@ def practise(learner, course, steps: int, skill_rate: float, rng: random.Random,
         practice.submit_attempt(learner, session.pk, step.pk, answer, f"{key}{learner.pk}-{n}")
         session.refresh_from_db()
         if answer == "-999":  # move on, as a learner would after a bottom-out hint
-            while session.hint_level < len(step.hints):
+            while session.hint_level < len(practice.hint_rungs(step, practice.hint_policy(session))):
                 practice.request_hint(learner, session.pk, step.pk, f"{key}{learner.pk}-b{n}-{session.hint_level}")
                 session.refresh_from_db()
             practice.submit_attempt(learner, session.pk, step.pk, str(step.answer["value"]), f"{key}{learner.pk}-r{n}")

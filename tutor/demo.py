@@ -125,9 +125,10 @@ def _work_step(learner, session, step, ability, known, skill_params, rng, clock:
     asks_for_hints = rng.random() < (0.05 if knows else _shift(0.3, -ability))
     tries = 0
     hints_seen = 0
+    rungs = len(practice.hint_rungs(step, practice.hint_policy(session)))
     while True:
         clock += timedelta(seconds=rng.uniform(12, 90))
-        out_of_hints = hints_seen >= len(step.hints)
+        out_of_hints = hints_seen >= rungs
         if asks_for_hints and not out_of_hints and (tries == 0 or tries >= 2):
             practice.request_hint(learner, session.pk, step.pk, _key(rng), now=clock)
             hints_seen += 1

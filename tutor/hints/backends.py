@@ -95,8 +95,11 @@ def _env_int(name: str, default: int) -> int:
 
 
 def default_threads() -> int:
-    """``TUTOR_LLM_THREADS``, else 2 at most: the web server and the workers need the other cores."""
-    return _env_int("TUTOR_LLM_THREADS", max(1, min(2, os.cpu_count() or 1)))
+    """``TUTOR_LLM_THREADS``, else 1. llama.cpp's threads wait for each other by spinning: with two of them on a
+    2-core machine, any other busy process (the web server, a worker, a second model) slowed a 40-token reply
+    from 0.5 s to 40 s here, and reading a prompt from 1.4 s to 7 s. One thread generates as fast (~130
+    tokens/s for this model) and reads a 300-token prompt in about a second."""
+    return _env_int("TUTOR_LLM_THREADS", 1)
 
 
 # llama.cpp contexts are not thread-safe, and a model costs memory: one loaded model per process, and one
