@@ -47,3 +47,10 @@ def test_a_fallback_does_not_repeat_what_the_tutor_already_said():
     assert fallback_text(request) == (SCAFFOLD_MOVES[0], "scaffold")
     no_ladder = HintRequest(**{**REQUEST.__dict__, "authored_hints": (), "bottom_out": "", "level": 2})
     assert fallback_text(no_ladder) == (SCAFFOLD_MOVES[1], "scaffold")
+
+
+def test_an_authored_hint_that_states_the_answer_is_not_used_as_a_fallback():
+    telling = HintRequest(**{**REQUEST.__dict__, "authored_hints": ("Subtract: there are 15 left.",)})
+    assert fallback_text(telling) == (SCAFFOLD_MOVES[0], "scaffold")
+    allowed = HintRequest(**{**telling.__dict__, "bottom_out_allowed": True})
+    assert fallback_text(allowed) == ("Subtract: there are 15 left.", "authored")

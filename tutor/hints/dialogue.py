@@ -126,20 +126,27 @@ def reply_stream(
 
 def fallback_text(request: HintRequest) -> tuple[str, str]:
     """The authored rung for this level (the bottom-out only where allowed), else a generic scaffolding move;
-    never a text the tutor has already said in this dialogue, while another is left."""
+    never a text the tutor has already said in this dialogue while another is left, and never one the guard
+    refuses: authored ladders (OATutor's among them) often state the answer before their last rung."""
+    context = guard_context(request)
     said = [text for speaker, text in request.dialogue if speaker == "tutor"]
     ladder = list(request.authored_hints)
     if request.bottom_out_allowed and request.bottom_out:
         ladder.append(request.bottom_out)
     rung = ladder[min(request.level, len(ladder)) - 1] if ladder else None
-    if rung and not any(rung in text for text in said):
+    if rung and _safe(rung, context) and not any(rung in text for text in said):
         return rung, "authored"
     start = (request.level - 1) % len(SCAFFOLD_MOVES)  # without a ladder, each level has its own move
     moves = SCAFFOLD_MOVES[start:] + SCAFFOLD_MOVES[:start]
     for move in moves:
         if not any(move in text for text in said):
             return move, "scaffold"
-    return (rung, "authored") if rung else (moves[0], "scaffold")
+    return moves[0], "scaffold"
+
+
+def _safe(text: str, context: guard.GuardContext) -> bool:
+    """No leak, false arithmetic or false praise (an authored hint may be a statement rather than a question)."""
+    return not [reason for reason in guard.check_message(text, context).reasons if not reason.startswith("quality")]
 
 
 def _sentences_in_time(
