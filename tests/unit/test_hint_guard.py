@@ -449,6 +449,15 @@ def test_feedback_on_a_wrong_answer_passes(message):
     assert "endorsement" not in codes(verdict), verdict
 
 
+@pytest.mark.parametrize(
+    "message",
+    ["The answer is 11. What next?", "The answer is indeed 11, so move on.", "11 is the right one. Next step?"],
+)
+def test_stating_the_learners_wrong_answer_as_the_answer_is_an_endorsement(message):
+    verdict = check_message(message, ctx(numeric(15), "What is 20 - 5?", learner=["11"], correct=False))
+    assert "endorsement" in codes(verdict), verdict
+
+
 def test_no_endorsement_check_before_an_answer():
     assert "endorsement" not in codes(check_message("Correct! Now try it.", ctx(numeric(15), "What is 20 - 5?")))
 

@@ -1509,7 +1509,24 @@ def _endorsement_reasons(text: str, context: GuardContext) -> list[str]:
                 continue  # "not quite right", "check whether 11 is correct"
             reasons.append(f"endorsement: {m.group().strip(' .!?')!r} while the learner's answer is wrong")
             break
+    if not reasons and context.learner_answers:
+        reasons += _wrong_answer_affirmed(plain, context.learner_answers[-1])
     return reasons[:1]
+
+
+def _wrong_answer_affirmed(plain: str, wrong: str) -> list[str]:
+    """ "The answer is (indeed) 0.5" or "0.5 is correct" about the learner's own wrong answer."""
+    value = re.escape(" ".join(wrong.split()))
+    if not value:
+        return []
+    affirmed = re.compile(
+        rf"\b(?:the|your)\s+(?:correct\s+|right\s+|final\s+)?(?:answer|result|solution)\s+(?:is|was|would\s+be)\s+"
+        rf"(?:indeed\s+|really\s+|actually\s+|exactly\s+)?{value}(?!\w|\.\d)|(?<![\w.]){value}\s+is\s+(?:indeed\s+)?"
+        rf"(?:the\s+)?(?:correct|right)\b",
+        re.I,
+    )
+    found = affirmed.search(plain)
+    return [f"endorsement: {found.group()!r} affirms the learner's wrong answer"] if found else []
 
 
 # ---------------------------------------------------------------------------------------------------------
