@@ -1525,8 +1525,11 @@ def _wrong_answer_affirmed(plain: str, wrong: str) -> list[str]:
         rf"(?:the\s+)?(?:correct|right)\b",
         re.I,
     )
-    found = affirmed.search(plain)
-    return [f"endorsement: {found.group()!r} affirms the learner's wrong answer"] if found else []
+    for found in affirmed.finditer(plain):
+        before = re.split(r"[.!?;]\s", plain[max(0, found.start() - 30) : found.start()])[-1]
+        if not _HEDGES.search((before + found.group()).lower()):  # "check whether 11 is correct"
+            return [f"endorsement: {found.group()!r} affirms the learner's wrong answer"]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------------------
