@@ -57,6 +57,7 @@ import random
 import re
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -146,6 +147,24 @@ def _p(values: list[float], q: float) -> float | None:
 
 def _rate(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
+
+
+def code_version() -> str | None:
+    """The checkout's commit, with "+changes" when the code under test (tutor/) differs from it; None outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "tutor"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("+changes" if changed else "")) or None
 
 
 def peak_mb() -> float:
@@ -728,6 +747,7 @@ def speed(args, problems: list[dict]) -> dict:
         "prompt_tokens_p50": _p([r["prompt_tokens_approx"] for r in rows], 0.5),
         "peak_mb": peak_mb(),
         "platform": platform.platform(),
+        "code": code_version(),
     }
     summary["meets_first_token_under_1_5_s_p95"] = bool(first) and summary["first_token_s_p95"] < 1.5
     summary["meets_10_tokens_per_s"] = bool(speeds) and summary["tokens_per_s"] >= 10
@@ -828,6 +848,7 @@ def main(argv=None) -> int:
     summary["seed"] = args.seed
     summary["problems_file"] = args.problems
     summary["platform"] = platform.platform()
+    summary["code"] = code_version()
 
     report = {
         "summary": summary,
