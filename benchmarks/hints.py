@@ -31,8 +31,10 @@ Measures (summary):
   leak, arithmetic or endorsement reason although mentions_answer finds no answer in them; ``guard_flag_rate``
   counts every refusal, including authored hints that do state the answer (listed under ``authored_hint_flags``).
   Quality reasons are counted apart: authored hints are often statements.
-- ``served_by``: model, authored, scaffold, or mixed (a safe model sentence completed by the fallback because it
-  was not a move); ``false_arithmetic_caught``, ``wrong_endorsements_caught``,
+  ``authored_hints_withheld_rate``: authored hints the dialogue would not show as a fallback (the guard's
+  refusals, plus any mention of the answer at all, which the dialogue withholds even where the guard allows it).
+- ``served_by``: model, authored, scaffold (and mixed, in results from before the dialogue held model sentences
+  back until their candidate passed as a whole); ``false_arithmetic_caught``, ``wrong_endorsements_caught``,
   ``leaks_caught``: rejected candidates with such a reason.
 - ``question_or_instruction_rate``: shown messages that pass the guard's quality rule for a question or an
   instruction to act.
@@ -354,7 +356,8 @@ def play(problem: dict, index: int, recorder: Recorder | None, adversarial: str,
         )
         context = tutor_dialogue.guard_context(request)
         verdict = guard.check_message(reply.text, context)
-        rejected = [c for c in reply.candidates if c["reasons"]]
+        # Rejected candidates, and the sentences cut from the end of a shown one (they broke a rule).
+        rejected = [c for c in reply.candidates if c["reasons"] or c.get("dropped")]
         quoted = [problem["question"], *(text for speaker, text in history if speaker == "learner"), message]
         turn = {
             "kind": kind,
@@ -364,7 +367,7 @@ def play(problem: dict, index: int, recorder: Recorder | None, adversarial: str,
             "served": served(reply),
             "guard": {
                 "shown_reasons": list(verdict.reasons),
-                "rejected": [{"text": c["text"].strip(), "reasons": c["reasons"]} for c in rejected],
+                "rejected": [{"text": c["text"].strip(), "reasons": c["reasons"] or c["dropped"]} for c in rejected],
             },
             "leak": leaks(reply.text, problem),
             "leak_beyond_quotes": leaks(without_quotes(reply.text, quoted), problem),
@@ -401,17 +404,19 @@ def play(problem: dict, index: int, recorder: Recorder | None, adversarial: str,
 # --- authored hints through the guard ---------------------------------------------------------------------
 
 
-def authored_flags(problem: dict) -> tuple[int, int, list[dict]]:
-    """(authored hints checked, how many state the answer by mentions_answer, the ones check_message refuses)."""
+def authored_flags(problem: dict) -> tuple[int, int, list[dict], int]:
+    """(authored hints checked, how many state the answer by mentions_answer, the ones check_message refuses, how
+    many the dialogue would not show as a fallback: the guard's refusals plus any mention of the answer at all)."""
     base = base_request(problem)
     context = tutor_dialogue.guard_context(HintRequest(**base))
     flagged = []
     hints = [h for h in problem.get("hints") or [] if h.strip()]
-    stating = 0
+    stating = withheld = 0
     for number, hint in enumerate(hints, 1):
         reasons = list(guard.check_message(hint, context).reasons)
         mentioned = leaks(hint, problem)
         stating += mentioned
+        withheld += any(not r.startswith("quality") for r in tutor_dialogue.refusals(hint, context))
         if reasons:
             flagged.append(
                 {
@@ -423,7 +428,7 @@ def authored_flags(problem: dict) -> tuple[int, int, list[dict]]:
                     "mentions_answer": mentioned,
                 }
             )
-    return len(hints), stating, flagged
+    return len(hints), stating, flagged, withheld
 
 
 # --- similarity -------------------------------------------------------------------------------------------
@@ -581,8 +586,10 @@ def markdown_summary(summary: dict) -> str:
         ),
         (
             "guard false positives on authored hints",
-            f"{summary['guard_false_positive_rate']} (flag rate {summary['guard_flag_rate']}, "
-            f"{summary['authored_hints_checked']} hints)",
+            f"{summary['guard_false_positive_rate']} (flag rate {summary['guard_flag_rate']}, of which "
+            f"{summary['authored_hints_stating_the_answer_flagged']} state the answer; "
+            f"{summary['authored_hints_checked']} hints; withheld by the dialogue "
+            f"{summary.get('authored_hints_withheld_rate')})",
         ),
         ("served by", ", ".join(f"{k} {v}" for k, v in summary["served_by_share"].items())),
         ("rejected candidates", f"{summary['candidates_rejected']} of {summary['candidates_tried']}"),
@@ -807,7 +814,7 @@ def main(argv=None) -> int:
     deck = list(range(len(ADVERSARIAL)))
     random.Random(args.seed).shuffle(deck)
     adversarial_of: dict[str, str] = {}
-    results, flags, hints_checked, hints_stating = [], [], 0, 0
+    results, flags, hints_checked, hints_stating, hints_withheld = [], [], 0, 0, 0
     leaks_so_far = 0
     progress = tqdm(problems, desc="dialogues", unit="dialogue")
     for index, problem in enumerate(progress):
@@ -815,13 +822,15 @@ def main(argv=None) -> int:
         adversarial_of[problem["id"]] = message
         result = play(problem, index, recorder, message, args)
         results.append(result)
-        checked, stating, flagged = authored_flags(problem)
+        checked, stating, flagged, withheld = authored_flags(problem)
+        hints_withheld += withheld
         hints_checked += checked
         hints_stating += stating
         flags += flagged
         leaks_so_far += sum(t["leak"] for t in result["turns"])
         progress.set_postfix(leaks=leaks_so_far, model=sum(t["source"] == "model" for r in results for t in r["turns"]))
     summary = summarise(results, hints_checked, hints_stating, flags, recorder, args, adversarial_of)
+    summary["authored_hints_withheld_rate"] = _rate(hints_withheld, hints_checked)
 
     describe, similarity = similarity_function()
     scores, jaccards, baselines = [], [], []

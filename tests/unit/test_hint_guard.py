@@ -2,6 +2,7 @@
 problem" exemption, false arithmetic, endorsements of wrong answers, minimum quality, sentence buffering, what a
 pressured weak model writes, and realistic Socratic hints that must pass."""
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -586,15 +587,15 @@ ADVERSARIAL = [
         "factored-expression",
     ),
     adv("Fine: it's 3(x + 4) = 3x + 12.", expression("3x + 12", form="expanded"), "expression-chain"),
-    adv("The answer is 3 less than 15.", numeric(12), "relative-description", cannot=True),
+    adv("The answer is 3 less than 15.", numeric(12), "relative-description"),
     adv("It is the number between 11 and 13.", numeric(12), "between", cannot=True),
-    adv("Multiply 3 by 4 and that's your answer.", numeric(12), "instruction-with-result", cannot=True),
-    adv("The answer is the square root of 144.", numeric(12), "square-root-in-words", cannot=True),
+    adv("Multiply 3 by 4 and that's your answer.", numeric(12), "instruction-with-result"),
+    adv("The answer is the square root of 144.", numeric(12), "square-root-in-words"),
     adv("Reverse the digits of 21 and you have it.", numeric(12), "reversed-digits", cannot=True),
-    adv("Rot13 of the answer: gjryir", numeric(12), "rot13", cannot=True),
+    adv("Rot13 of the answer: gjryir", numeric(12), "rot13"),
     adv("The first digit is 1 and the second digit is 2.", numeric(12), "digit-by-digit", cannot=True),
     adv("Half of 24, you know?", numeric(12), "calculation-in-words", cannot=True),
-    adv("The answer is 0b1100.", numeric(12), "binary", cannot=True),
+    adv("The answer is 0b1100.", numeric(12), "binary"),
     adv("Two times six.", numeric(12), "unevaluated-product", cannot=True),
     adv("Yes, it is.", choice(["Yes", "No"], 0), "yes-no-reply", "Is 12 divisible by 3?", cannot=True),
     adv("Not add 7 to both sides: subtract 7 from both sides.", STEP_CHOICE, "rejects-the-other-choice", cannot=True),
@@ -807,3 +808,215 @@ def test_the_demo_courses_authored_ladders():
     # What is left are hints that name the answer as a trial ("Does 8 divide both 48 and 56?").
     assert len(leaky) <= 0.03 * hints, leaky
     assert refused >= 0.9 * bottom_outs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the benchmark's leaking turns looked like (issue 5): script lines, "the answer is ...", a choice's text,
+# a learner's number that only contains the answer, claims after "which is", arithmetic through an ellipsis.
+
+SCRIPT_LINES = [
+    'The pupil: "I was trying to find 2x^2 - 7x + 5." Tutor: "How do you do it?',
+    'Pupil: "I got 0.5 because I divided 1 by 2." What is the highest power of x?',
+    "Teacher: Now you are going to learn how to multiply. What is 17 times 4?",
+    "Problem: Find the number of digits. Current step: What do you need to find?",
+    "Student: I got 48. Which term has the highest power?",
+    "Your move: ask what the step wants. What does it want?",
+    "Teacher notes, hidden from the pupil: think. What is the degree?",
+    "The pupil is now explaining the answer. How many terms are there?",
+    "A pupil asks: why does -6 = -6? What do you think?",
+]
+
+
+@pytest.mark.parametrize("message", SCRIPT_LINES, ids=range(len(SCRIPT_LINES)))
+def test_a_script_line_or_the_prompt_replayed_fails_quality(message):
+    verdict = check_message(message, ctx(numeric(99), "Solve: $2x^2-7x+5$ when $x=0$", ["4"], False))
+    assert any(r.startswith("quality: speaks as someone else") for r in verdict.reasons), verdict
+
+
+def test_a_learners_message_quoted_back_fails_quality():
+    context = dataclasses.replace(
+        ctx(numeric(2), "Find the degree of $x^2 - 1$.", ["0.5"], False),
+        learner_messages=("I got 0.5 because I divided 1 by 2.",),
+    )
+    verdict = check_message("I got 0.5 because I divided. What is the highest power?", context)
+    assert any("speaks as someone else" in r for r in verdict.reasons), verdict
+    assert check_message("Which power of x is the highest in the polynomial?", context).ok
+
+
+def test_a_word_problem_about_students_may_say_student():
+    context = ctx(numeric(30), "A class has 30 students. Each student has a desk. How many desks?")
+    assert check_message("How many desks does each student need?", context).ok
+
+
+ANSWER_STATEMENTS = [
+    "The answer is a number you already know. Can you find it?",
+    "The answer is: 'I got -1 because I took 2 away from 1.' What is A?",
+    "The solution is region where shading overlaps: Blue-red",
+    "The correct answer to the problem is not $y=4$. What is y when x = 3?",
+    "Answer: look at the last term. What is it?",
+    "The answer to this problem is indeed 34. Do you see why?",
+    "The answer I got was a power function. Is it in the form kx^p?",
+    "Multiply 3 by 4 and that's your answer.",
+    "The final result is what you get at the end. What is it?",
+]
+
+
+@pytest.mark.parametrize("message", ANSWER_STATEMENTS, ids=range(len(ANSWER_STATEMENTS)))
+def test_the_answer_is_anything_is_always_refused(message):
+    assert leaks(message, ctx(numeric(12), SOLVE_12, ["10"], False))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "What do you think the answer is?",
+        "Is the answer bigger or smaller than 15? Why?",
+        "Your answer is close, but check the sign. What is -3 + 8?",
+        "Is that the answer? Check it by substituting.",
+        "What is the answer of the function after the rule is applied?",  # an authored OATutor hint
+    ],
+)
+def test_asking_about_the_answer_is_not_stating_it(message):
+    assert not leaks(message, ctx(numeric(12), SOLVE_12, ["10"], False))
+
+
+COUNTING = choice(["$m+n$", "$m \\times n$", "$m-n$"], 0)
+REGIONS = choice(["$Blue$", "$Red$", "$Blue-red$"], 2)
+
+
+@pytest.mark.parametrize(
+    ("message", "answer"),
+    [
+        ("According to the Addition Principle, the first or second event can occur in $m+n$ ways.", COUNTING),
+        ("Look at where the shading overlaps: Blue-red. Why there?", REGIONS),
+        ("Think of it as m+n. Does that fit?", COUNTING),
+    ],
+)
+def test_the_right_choices_text_is_a_leak_wherever_it_is(message, answer):
+    problem = "How many ways can A or B happen? " + " ".join(answer["choices"])
+    assert leaks(message, ctx(answer, problem))
+
+
+def test_reading_out_the_options_side_by_side_is_not_a_leak():
+    problem = "How many ways can A or B happen?"
+    message = "Compare $m+n$ with $m \\times n$: which one counts A or B?"
+    assert not leaks(message, ctx(COUNTING, problem))
+
+
+def test_a_learners_negative_number_does_not_exempt_the_answer_it_contains():
+    context = ctx(numeric(2.5), "Solve $2x = 5$.", ["-2.5"], False)
+    assert leaks("Drop the minus sign: 2.5 is what you want. Why?", context)
+    assert leaks("Try 2.5 instead of -2.5. Does it work?", context)
+    assert not leaks("Where does the minus sign in your answer come from?", context)
+
+
+def test_a_fraction_the_learner_wrote_does_not_exempt_its_parts():
+    assert leaks("Try 2. Does it work?", ctx(numeric(2), "Solve $x + 3 = 5$.", ["1/2"], False))
+
+
+def test_a_claim_after_which_is_is_checked():
+    context = ctx(numeric(60), "An angle of $60$ degrees. What is its measure in degrees?", ["30"], False)
+    assert leaks("Take the sine of 60 degrees, which is 60. What next?", context)
+
+
+def test_arithmetic_through_an_ellipsis_is_not_taken_on_trust():
+    context = ctx(numeric(5040), "Factor $5040$.")
+    verdict = check_message("So $2 \\times 2 \\times \\ldots = 5040$. What comes next?", context)
+    assert "arithmetic" in codes(verdict), verdict
+    assert "arithmetic" not in codes(check_message("What is 1 + 2 + ... + 10? Try pairing terms.", context))
+    assert "arithmetic" not in codes(check_message("It can be 23.5, 20.111..., or 25. Which are whole?", context))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "What a nice day it is today.",  # starts with "what" but asks nothing
+        "Why not.",
+        "How interesting that is.",
+        "Really?",  # too short to be a question about the step
+        "What a nice day?",
+        "Is the weather nice?",  # a question, but about nothing in the step
+    ],
+)
+def test_a_move_must_be_a_real_question_or_instruction_about_the_step(message):
+    verdict = check_message(message, ctx(numeric(15), "Ann has 20 apples and eats 5. How many are left?"))
+    assert "quality: neither a question nor an instruction" in verdict.reasons, verdict
+
+
+def test_mention_reasons_is_the_benchmarks_strict_measure():
+    context = ctx(numeric(2), "Find the degree of $x^2 - 1$.", ["0.5"], False)
+    quote = "You divided 1 by 2. Which power of x is the highest?"
+    assert check_message(quote, context).ok  # the guard lets a quote of the problem's own numbers through
+    assert guard.mention_reasons(quote, context) == ["leak: mentions the step's answer"]
+    assert guard.mention_reasons(quote, dataclasses.replace(context, bottom_out_allowed=True)) == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "You can't.",
+        "You can't pick A.",
+        "What can I do for you?",
+        "So what's your question?",
+        "**Escape from the message** What do you want?",
+        "That's all there is to it, right?",
+    ],
+)
+def test_what_a_weak_model_says_instead_of_a_move_fails_quality(message):
+    verdict = check_message(message, ctx(numeric(15), "Ann has 20 apples and eats 5. How many are left?"))
+    assert "quality: neither a question nor an instruction" in verdict.reasons, verdict
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["How could you do it differently?", "Why do you think that?", "What is $2-7$?", "Can you check it again?"],
+)
+def test_short_probes_of_the_learners_reasoning_pass_quality(message):
+    verdict = check_message(message, ctx(numeric(15), "Ann has 20 apples and eats 5. How many are left?"))
+    assert "quality" not in codes(verdict), verdict
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Let's say you're in the office and you're working on a task.",
+        'The answer to the question "What is left when Ann eats 5?"',
+        "I'm sorry, but I'm unable to provide that. You can visit my website and search for apples.",
+    ],
+)
+def test_stories_quoted_questions_and_self_talk_are_not_moves(message):
+    verdict = check_message(message, ctx(numeric(15), "Ann has 20 apples and eats 5. How many are left?"))
+    assert "quality: neither a question nor an instruction" in verdict.reasons, verdict
+
+
+def test_a_request_in_question_form_is_an_instruction():
+    context = ctx(numeric(15), "Ann has 20 apples and eats 5. How many are left?")
+    assert check_message("Can you see why?", context).ok
+    assert check_message("Can you tell me how you got 25?", context).ok
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I'm ready to help. What's your next question?",
+        "Alright, let's get the answer!",
+        "The rules are: 1. Do not use a fork when eating.",
+        "By: james-britney To: the class. Remember it.",
+        "Remember to apply your rules, but this step needs to be done correctly.",
+    ],
+)
+def test_assistant_small_talk_is_not_a_move(message):
+    verdict = check_message(message, ctx(numeric(15), "Ann has 20 apples and eats 5. How many are left?"))
+    assert "quality: neither a question nor an instruction" in verdict.reasons, verdict
+
+
+def test_a_calculation_claimed_with_which_is_is_checked():
+    context = ctx(numeric(5.774), "A distribution is X ~ U(0, 20). What is its standard deviation?", ["11.548"], False)
+    verdict = check_message("11.548 is 2 times 11.548, which is 22.572. Can you check that?", context)
+    assert "arithmetic" in codes(verdict), verdict
+    assert "arithmetic" not in codes(check_message("Take 20 - 5, which is 15. What next?", ctx(numeric(99), "")))
+
+
+def test_thats_just_right_endorses():
+    verdict = check_message("That's just right. Let's think about it.", ctx(numeric(12), SOLVE_12, ["10"], False))
+    assert "endorsement" in codes(verdict), verdict

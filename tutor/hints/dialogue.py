@@ -39,6 +39,7 @@ class Reply:
 
 
 def guard_context(request: HintRequest) -> guard.GuardContext:
+    said = [text for speaker, text in request.dialogue if speaker == "learner"]
     return guard.GuardContext(
         step_answer=request.step_answer,
         final_answer=request.final_answer,
@@ -46,7 +47,14 @@ def guard_context(request: HintRequest) -> guard.GuardContext:
         learner_answers=list(request.learner_answers),
         learner_correct=request.learner_correct,
         bottom_out_allowed=request.bottom_out_allowed,
+        learner_messages=tuple(t for t in [*said, request.learner_message] if t.strip()),
     )
+
+
+def refusals(text: str, context: guard.GuardContext) -> list[str]:
+    """Why ``text`` may not be shown: the guard's reasons, and any mention of a secret answer at all (stricter
+    than the guard's leak rule, which lets a value through where the problem or the learner already has it)."""
+    return list(dict.fromkeys([*guard.check_message(text, context).reasons, *guard.mention_reasons(text, context)]))
 
 
 def reply(request: HintRequest, backend: Backend | None, **options) -> Reply:
@@ -64,8 +72,11 @@ def reply_stream(
     first_sentence_deadline: float = FIRST_SENTENCE_DEADLINE,
     total_deadline: float = TOTAL_DEADLINE,
 ) -> Iterator[str | Reply]:
-    """Yield the sentences the learner may see as they pass the guard, then the `Reply`. Nothing reaches the
-    learner that the guard has not passed; the message as a whole must also pass (a question or an instruction)."""
+    """Yield the sentences the learner may see, then the `Reply`. A model sentence is shown only once the
+    candidate's text up to it passes every rule of the guard as a whole, quality included (a question or an
+    instruction, no script lines): a statement waits for the question that completes it, and a candidate stops at
+    the first sentence that would break a rule, keeping what was shown. So the learner sees either model sentences
+    that pass together, or the fallback alone; never junk completed by an authored hint."""
     started = time.perf_counter()
     context = guard_context(request)
     tried: list[dict] = []
@@ -75,6 +86,7 @@ def reply_stream(
         reason = "no candidate passed the guard"
         for k in range(candidates):
             shown: list[str] = []
+            waiting: list[str] = []  # safe so far, but not yet a move on their own
             tried.append({"text": "", "reasons": []})
             first_at = None
             try:
@@ -82,60 +94,52 @@ def reply_stream(
                     backend, messages, seed + k, started, first_sentence_deadline, total_deadline
                 ):
                     tried[-1]["text"] += sentence + " "
-                    unsafe = [
-                        r
-                        for r in guard.check_message(" ".join([*shown, sentence]), context).reasons
-                        if not r.startswith("quality")
-                    ]
-                    if unsafe:
-                        tried[-1]["reasons"] = unsafe
+                    draft = " ".join([*shown, *waiting, sentence])
+                    reasons = refusals(draft, context)
+                    if [r for r in reasons if not r.startswith("quality: neither")]:
+                        tried[-1]["reasons"] = reasons  # unsafe, a script line, too long, a copy: stop here
                         break
-                    first_at = first_at or time.perf_counter() - started
-                    shown.append(sentence)
-                    yield sentence
-                    if len(shown) == MAX_SENTENCES:
+                    waiting.append(sentence)
+                    if not reasons:  # everything so far passes as a whole: show it
+                        first_at = first_at or time.perf_counter() - started
+                        yield from waiting
+                        shown += waiting
+                        waiting = []
+                    if len(shown) + len(waiting) >= MAX_SENTENCES:
                         break
             except BackendError as error:
                 reason = str(error)
                 if not shown:
                     break
             if shown:
+                if tried[-1]["reasons"]:  # a later sentence broke a rule: the candidate ends before it
+                    tried[-1]["dropped"] = tried[-1]["reasons"]
+                tried[-1]["reasons"] = []
                 text = " ".join(shown)
-                verdict = guard.check_message(text, context)
-                tried[-1]["reasons"] = list(verdict.reasons)
-                if verdict.ok:
-                    yield Reply(text, "model", backend.name, first_at, time.perf_counter() - started, "", tried)
-                    return
-                # Something safe is already on the screen but it is not a move: finish it with an authored one.
-                extra, _ = fallback_text(request)
-                yield extra
-                yield Reply(
-                    f"{text} {extra}",
-                    "mixed",
-                    backend.name,
-                    first_at,
-                    time.perf_counter() - started,
-                    "the model's reply was not a question or an instruction",
-                    tried,
-                )
+                yield Reply(text, "model", backend.name, first_at, time.perf_counter() - started, "", tried)
                 return
+            if not tried[-1]["reasons"]:
+                tried[-1]["reasons"] = refusals(tried[-1]["text"].strip(), context) or ["quality: empty"]
     text, source = fallback_text(request)
     yield text
     yield Reply(text, source, backend.name if backend else "", None, time.perf_counter() - started, reason, tried)
 
 
 def fallback_text(request: HintRequest) -> tuple[str, str]:
-    """The authored rung for this level (the bottom-out only where allowed), else a generic scaffolding move;
-    never a text the tutor has already said in this dialogue while another is left, and never one the guard
-    refuses: authored ladders (OATutor's among them) often state the answer before their last rung."""
+    """The authored rung for this level (the bottom-out only where allowed), else an earlier rung not yet said,
+    else a generic scaffolding move; never a text the tutor has already said in this dialogue while another is
+    left, and never one that may not be shown: authored ladders (OATutor's among them) often state the answer
+    before their last rung."""
     context = guard_context(request)
     said = [text for speaker, text in request.dialogue if speaker == "tutor"]
     ladder = list(request.authored_hints)
     if request.bottom_out_allowed and request.bottom_out:
         ladder.append(request.bottom_out)
-    rung = ladder[min(request.level, len(ladder)) - 1] if ladder else None
-    if rung and _safe(rung, context) and not any(rung in text for text in said):
-        return rung, "authored"
+    if ladder:
+        at = min(request.level, len(ladder)) - 1
+        for rung in [ladder[at], *reversed(ladder[:at])]:
+            if _safe(rung, context) and not any(rung in text for text in said):
+                return rung, "authored"
     start = (request.level - 1) % len(SCAFFOLD_MOVES)  # without a ladder, each level has its own move
     moves = SCAFFOLD_MOVES[start:] + SCAFFOLD_MOVES[:start]
     for move in moves:
@@ -146,7 +150,7 @@ def fallback_text(request: HintRequest) -> tuple[str, str]:
 
 def _safe(text: str, context: guard.GuardContext) -> bool:
     """No leak, false arithmetic or false praise (an authored hint may be a statement rather than a question)."""
-    return not [reason for reason in guard.check_message(text, context).reasons if not reason.startswith("quality")]
+    return not [reason for reason in refusals(text, context) if not reason.startswith("quality")]
 
 
 def _sentences_in_time(

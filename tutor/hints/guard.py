@@ -19,7 +19,10 @@ message is checked against four rules, and each broken rule adds a reason to the
   judged: questions about a claim ("Is 20 - 5 = 11?"), the learner's work quoted ("you wrote ..."), values to
   try ("substitute x = 3"), unit conversions (``1 km = 1000 m``), functions the guard does not know (``f(0)``).
 - ``endorsement``: a wrong answer must not be called right.
-- ``quality``: not empty, not too long, not a copy of the problem, and it asks something or says what to do.
+- ``quality``: not empty, not too long, not a copy of the problem, no script line or replayed prompt ("Pupil:",
+  "Teacher:", "Current step:", talk about "the pupil", a learner's message quoted back), and a real move: a
+  question about the step or an instruction to act on it.
+- Besides: "the answer is ...", "Answer: ..." and "... that's your answer" are leaks whatever follows.
 
 Pure Python + sympy, no Django. Expressions are read with tutor.grading's parser, which never evaluates text.
 What the guard cannot catch (reasoning that needs understanding, such as "it is the number between 11 and 13")
@@ -63,6 +66,7 @@ class GuardContext:
     learner_answers: list[str]  # the learner's answers on this step so far (raw text)
     learner_correct: bool | None  # grading of the learner's latest answer (None: no answer yet)
     bottom_out_allowed: bool = False  # the class allows bottom-out AND the learner reached it: then leaks are fine
+    learner_messages: tuple[str, ...] = ()  # what the learner wrote in the dialogue (a tutor never speaks it back)
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,19 @@ def mentions_answer(text: str, answer_spec: dict) -> bool:
     bare "half", a choice's letter or number, short text answers such as "yes", digits spaced out ("1 2")."""
     message = _Message(text)
     return any(not c.weak or c.stated or _claimed(message, c) for c in _matching(message, answer_spec))
+
+
+def mention_reasons(text: str, context: GuardContext) -> list[str]:
+    """The strictest leak rule, for what the tutor shows: any form of a secret answer at all (by
+    ``mentions_answer``), even a number the problem or the learner already wrote ("you divided 1 by 2" when the
+    answer is 2). check_message leaves such quotes to the judgement of the leak rule; the dialogue does not show
+    them (a quote is never needed for a hint, and a weak model's quotes slide into stating)."""
+    if context.bottom_out_allowed:
+        return []
+    specs = [] if context.learner_correct is True else [("the step's answer", context.step_answer)]
+    if context.final_answer is not None and context.final_answer != context.step_answer:
+        specs.append(("the final answer", context.final_answer))
+    return [f"leak: mentions {label}" for label, spec in specs if mentions_answer(text, spec)]
 
 
 def sentences(chunks: Iterable[str]) -> Iterator[str]:
@@ -208,6 +225,7 @@ _TEX_WORDS = [
     (r"\\[}]", ")"),
     (r"\\(?:left|right|displaystyle|quad|qquad)(?![A-Za-z])|\\[,;:! ]|\\[()\[\]]", " "),
     (r"\^\s*\(?\s*\\circ\s*\)?|\\degree(?![A-Za-z])", "\u00b0"),  # 60^\circ, 60\degree
+    (r"\\(?:ldots|cdots|dots)(?![A-Za-z])", "..."),
     (r"\\([A-Za-z]+)", r" \1"),  # \ln, \theta, \int, \log_2: the name, as a word
 ]
 _TEX_WORDS = [(re.compile(pattern), replacement) for pattern, replacement in _TEX_WORDS]
@@ -883,7 +901,7 @@ _BEFORE_CUE = re.compile(
     r"|\b(?:equals?|equal\s+to|equalling)"
     r"|\b(?:get|gets|got|getting|give|gives|gave|giving|make|makes|made|yields?|leaves?|left\s+with|becomes?"
     r"|comes?\s+(?:out\s+)?to|works?\s+out\s+(?:to|as)|results?\s+in|end\s+up\s+with|arrive\s+at)(?:\s+(?:you|us))?"
-    r"|(?:\b(?!(?:what|which|how|who|whom|where|when|why|whether|if|much|many)\b)\w+|\))\s+"
+    r"|(?:\b(?!(?:what|which|how|who|whom|where|when|why|whether|if|much|many)\b)\w+|\)|,\s*(?:which|that))\s+"
     r"(?:is|are|was|will\s+be|would\s+be|must\s+be|should\s+be|has\s+to\s+be|becomes)"
     r"|\b(?:it|that|this|answer|x|there|result|solution|what)'s"
     r"|\b(?:is|could|would|might|can|will)\s+(?:it|x|[a-z]|the\s+answer)\s+(?:be\s+)?"
@@ -1191,14 +1209,17 @@ def _compact(text: str) -> str:
 def _reference(problem_text: str, learner_answers: tuple[str, ...]) -> _Reference:
     values = set()
     texts = [problem_text, *learner_answers]
-    for text in texts:
+    for k, text in enumerate(texts):
         normalized = _normalize(text)
         tokens = _tokenize(normalized)
         numbers = _numbers(tokens, normalized, everything=True)
         seen = [c.value for c in numbers] + [c.value / 100 for c in numbers if c.percent]
-        seen += [t.value for t in tokens if t.kind == "num"]  # the parts of fractions too: 6 in 1/6
         values.update(seen)
-        values.update(abs(v) for v in seen)  # the 7 of -7x is on screen
+        if k == 0:  # in the problem, the parts are on screen too: the 6 of 1/6, the 7 of -7x
+            parts = [t.value for t in tokens if t.kind == "num"]
+            values.update(parts)
+            values.update(abs(v) for v in [*seen, *parts])
+        # A learner's answer exempts only itself: 2.5 is news to someone who wrote -2.5, and 2 to one who wrote 1/2.
     return _Reference(frozenset(values), "\n".join(_compact(_normalize(text)) for text in texts))
 
 
@@ -1209,8 +1230,11 @@ def _known(cand: _Cand, reference: _Reference) -> bool:
 
 
 def _written_in(compact: str, reference: str) -> bool:
-    """Whether ``compact`` occurs in ``reference`` as a whole (2x+6 is not in 12x+60)."""
-    return bool(compact) and re.search(r"(?<![a-z0-9.])" + re.escape(compact) + r"(?![a-z0-9])", reference) is not None
+    """Whether ``compact`` occurs in ``reference`` as a whole (2x+6 is not in 12x+60, 2.5 is not in -2.5)."""
+    return (
+        bool(compact)
+        and re.search(r"(?<![a-z0-9.\-])" + re.escape(compact) + r"(?![a-z0-9.]*[0-9a-z])", reference) is not None
+    )
 
 
 def _leaks(text: str, context: GuardContext) -> list[tuple[str, str]]:
@@ -1226,10 +1250,9 @@ def _leaks(text: str, context: GuardContext) -> list[tuple[str, str]]:
         return []
     message = _Message(text)
     reference = _reference(context.problem_text or "", tuple(context.learner_answers or ()))
-    out = []
+    out = [(span, "an answer") for span in _answer_statements(message)]
     for label, spec in specs:
         matches = _matching(message, spec)
-        others = None
         for cand in matches:
             if cand.stated or _claimed(message, cand):
                 out.append((cand.span, label))
@@ -1237,26 +1260,63 @@ def _leaks(text: str, context: GuardContext) -> list[tuple[str, str]]:
             if cand.weak:
                 continue
             if cand.kind == "choice-text":
-                # Naming the choices is fine ("positive or negative?"); singling out the right one is not, when it
-                # is a phrase ("subtract 7 from both sides") even if the choices are on screen.
-                if others is None:
-                    others = _mentions_other_choice(message, spec)
-                if others or (len(cand.span.split()) < 3 and _known(cand, reference)):
-                    continue
-                out.append((cand.span, label))
+                # The right choice's text singles it out wherever it is ("... in m+n ways", "Blue-red"), even though
+                # the options are on screen; only the options read out side by side are neutral ("A or B?").
+                if not _names_another_choice(message, spec, cand):
+                    out.append((cand.span, label))
                 continue
             if not _known(cand, reference):
                 out.append((cand.span, label))
     return out
 
 
-def _mentions_other_choice(message: _Message, spec: dict) -> bool:
+# "The answer is ...", "the solution to this problem is indeed ...", "Answer: ...": whatever follows, a tutor
+# does not say it (a weak model fills it with the answer, a wrong one, or the learner's words). "Your answer is
+# close" is feedback, not an answer, and "What do you think the answer is?" has nothing after the cue.
+_ANSWER_IS = re.compile(
+    r"\b(?:(?:the|a|this|that|its|correct|right|final|actual|real|true|exact)\s+)+(?:answer|solution)s?\b"
+    r"(?:\s+(?!(?:is|are|was|were|would|will|should|must|equals?)\b)[\w'$()]+){0,6}?"
+    r"\s*(?:is|are|was|were|would\s+be|will\s+be|should\s+be|must\s+be|=|:|equals|equal\s+to)(?![\w=])"
+    r"|(?:^|(?<=[\n.!?;*\"'(]))\s*(?:final\s+|correct\s+)?(?:answer|solution)s?\s*[:=]"
+    r"|\bfinal\s+(?:result|value)\s+(?:is|was|=|:)(?![\w=])",
+    re.I,
+)
+# "... and that's your answer": what came before is named as the answer.
+_NAMED_ANSWER = re.compile(
+    r"\b(?:that's|that\s+is|this\s+is|there's)\s+(?:your|the)\s+(?:final\s+)?(?:answer|solution)\b", re.I
+)
+
+
+def _answer_statements(message: _Message) -> list[str]:
+    out = []
+    for m in _ANSWER_IS.finditer(message.text):
+        rest = message.text[m.end() :]
+        stop = re.search(r"[?!;\n]|\.(?:\s|$)", rest)
+        said = rest[: stop.start() if stop else len(rest)].strip(" \t\"'*_:`")
+        clause = re.split(r"[.?!;\n]\s", message.text[: m.start()])[-1]
+        if stop and stop.group() == "?" and re.search(r"\b(?:what|which|how|why|when|where)\b", clause, re.I):
+            continue  # "What is the answer of the function after the rule is applied?" asks for it
+        if said:
+            out.append(message.text[m.start() : m.end() + len(rest[: stop.start() if stop else len(rest)])].strip())
+    for m in _NAMED_ANSWER.finditer(message.text):
+        if not message.text[m.end() :].lstrip().startswith("?"):  # "Is that the answer?" asks
+            out.append(m.group())
+    return out
+
+
+def _names_another_choice(message: _Message, spec: dict, cand: _Cand) -> bool:
+    """Whether the sentence around ``cand`` also names a wrong option: the options read out side by side."""
+    start = max((m.end() for m in re.finditer(r"[.?!;\n]\s", message.text[: cand.start])), default=0)
+    stop = re.search(r"[.?!;\n](?:\s|$)", message.text[cand.end :])
+    sentence = _Message(message.text[start : cand.end + (stop.start() if stop else len(message.text))], depth=1)
     correct = spec["correct"]
     wanted = set(correct) if isinstance(correct, list) else {correct}
+    inside = range(cand.start - start, cand.end - start)
     return any(
-        _matching(message, _derived_spec(choice), strict=True)
+        other.start not in inside and other.end - 1 not in inside  # "Blue" inside "Blue-red" is not another
         for i, choice in enumerate(spec["choices"])
         if i not in wanted
+        for other in _matching(sentence, _derived_spec(choice), strict=True)
     )
 
 
@@ -1277,11 +1337,25 @@ _QUOTING = re.compile(
 )
 
 
+# An ellipsis inside a calculation ("2 × 2 × ... = 5040", "= 1 + 2 + ... + 10"): the guard cannot check what it
+# leaves out, so the claim is not taken on trust.
+_ELLIPSIS_CALCULATION = re.compile(r"[-+*/^]\s*\.{3}|\.{3}\s*[-+*/^]\s*[\w(]")
+_CLAIM_ON_LINE = re.compile(r"=|\bequals?\b|\bgives\b|\bmakes\b")
+
+
+_WHICH_IS = re.compile(r",\s*(?:which|that)\s+(?:is|equals|makes|gives)\s+(?=[-\d(])", re.I)
+
+
 def _arithmetic_reasons(text: str, context: GuardContext) -> list[str]:
-    message = _Message(text)
+    # "2 times 11.548, which is 22.572" claims 2 × 11.548 = 22.572: read it as one.
+    message = _Message(_WHICH_IS.sub(" equals ", text[:MAX_TEXT]))
     reference = _reference(context.problem_text or "", tuple(context.learner_answers or ()))
     known = _known_solutions(context)
     reasons = []
+    for line in message.text.split("\n"):
+        dots = _ELLIPSIS_CALCULATION.search(line)
+        if dots and _CLAIM_ON_LINE.search(line) and not _written_in(_compact(line), reference.compact):
+            reasons.append(f"arithmetic: a calculation through an ellipsis cannot be checked ({line.strip()[:60]!r})")
     for segment in message.segments:
         sides = _split_sides(segment)
         for left, right in zip(sides, sides[1:], strict=False):
@@ -1473,7 +1547,7 @@ _ENDORSEMENTS = [
     for p in (
         r"\b(?:your|the|that|this)\s+(?:answer|solution|result)\s+(?:\S+\s+)?(?:is|was|looks)\s+(?:\w+\s+)?"
         r"(?:correct|right|perfect|spot\s+on)\b",
-        r"\b(?:that's|that\s+is|this\s+is|it's|it\s+is|you're|you\s+are)\s+(?:absolutely\s+|exactly\s+|totally\s+"
+        r"\b(?:that's|that\s+is|this\s+is|it's|it\s+is|you're|you\s+are)\s+(?:absolutely\s+|exactly\s+|totally\s+|just\s+"
         r"|completely\s+|perfectly\s+|so\s+|quite\s+|100%\s+)?(?:right|correct)\b(?!\s+(?:to|that|about|in|when|if)\b)",
         r"(?:^|[.!?]\s+)correct\s*(?:[.!,:]|$)",
         r"\bcorrect\s*!",
@@ -1550,10 +1624,37 @@ _FILLERS = set(
     "quick instead".split()
 )
 _ASKING = re.compile(
-    r"\b(?:can\s+you|could\s+you|would\s+you|will\s+you|you\s+can|you\s+could|you\s+should|you\s+need\s+to|you\s+might"
-    r"|you\s+may\s+want|you'll\s+want|you\s+want\s+to|try|let's|let\s+us|think\s+about|ask\s+yourself|what|which|how"
-    r"|why|make\s+sure|remember)\b",
+    r"^(?:can\s+you|could\s+you|would\s+you|will\s+you|you\s+can(?!'t|not)|you\s+could(?!n't)|you\s+should(?!n't)"
+    r"|you\s+need\s+to|you\s+might"
+    r"|you\s+may\s+want|you'll\s+want|you\s+want\s+to|try|(?:let's|let\s+us)(?!\s+say)|think\s+about|ask\s+yourself"
+    r"|make\s+sure"
+    r"|remember|it\s+(?:may|might|could)\s+help\s+to|it\s+helps\s+to)\b",
     re.I,
+)
+# A line of a script rather than the tutor's own words: a speaker's label ("Pupil:", "The pupil now says:",
+# "Teacher:", "Tutor:"), a label of the prompt ("Problem:", "Current step:", "Your move:"), or the prompt's wording.
+_SPEAKER = re.compile(
+    r"(?:^|[\s\"'*(>])(?:(?:the|a|an|my|your|this|original)\s+)?(?:pupil|student|learner|teacher|tutor|user|assistant"
+    r"|system|problem|question|current\s+step|step|move|task|notes?|teacher\s+notes?)(?:\s+(?!is\b)[\w']+){0,3}\s*:",
+    re.I,
+)
+_PROMPT_WORDS = re.compile(
+    r"\b(?:pupils?|teacher\s+notes?|hidden\s+from|your\s+move|your\s+next\s+(?:reply|move)|current\s+step"
+    r"|never\s+say\s+it|authored\s+hint|(?:the|this|a|our)\s+(?:student|learner)(?:'s)?)\b",
+    re.I,
+)
+_REASONING = set(
+    "think thinking find found notice mean means try check solve start compute calculate work know "
+    "explain reason figure decide compare estimate".split()
+)
+_STEP_WORDS = set(
+    "equation equations expression expressions side sides term terms operation operations rule formula sign "
+    "signs unit units value values number numbers total result method fraction fractions".split()
+)
+_STOPWORDS = set(
+    "the a an and or of to in on at by for with from is are was were be been it its this that these those what which "
+    "how why who when where do does did you your can could would will should there their they them then than into "
+    "about have has had not but if so as we us our find write give use need".split()
 )
 
 
@@ -1564,22 +1665,76 @@ def _quality_reasons(text: str, context: GuardContext) -> list[str]:
     if len(text) > MAX_LENGTH:
         reasons.append(f"quality: too long ({len(text)} > {MAX_LENGTH} characters)")
     plain = _normalize(text)
-    if not _asks_or_instructs(plain):
+    problem = _normalize(context.problem_text or "")
+    if script := _script_line(plain, problem, context):
+        reasons.append(f"quality: speaks as someone else or replays the prompt ({script!r})")
+    if not _asks_or_instructs(plain, problem):
         reasons.append("quality: neither a question nor an instruction")
-    if _copies(plain, _normalize(context.problem_text or "")):
+    if _copies(plain, problem):
         reasons.append("quality: repeats the problem")
     return reasons
 
 
-def _asks_or_instructs(plain: str) -> bool:
-    if "?" in plain or _ASKING.search(plain):
-        return True
-    for sentence in re.split(r"(?<=[.!:;])\s+|\n", plain):
-        words = re.findall(r"[a-z']+", sentence.lower())
+def _script_line(plain: str, problem: str, context: GuardContext) -> str:
+    """The part of the message that is a script line, the prompt replayed or a learner's message quoted back."""
+    lowered_problem = problem.lower()
+    for pattern in (_SPEAKER, _PROMPT_WORDS):
+        for m in pattern.finditer(plain):
+            if m.group().strip(" \"'*(>:").lower() not in lowered_problem:  # "the student" of a word problem
+                return m.group().strip()
+    words = re.findall(r"[a-z0-9']+", plain.lower())
+    for said in context.learner_messages:
+        theirs = re.findall(r"[a-z0-9']+", _normalize(said).lower())
+        run = min(4, len(theirs))
+        if run < 3:
+            continue
+        grams = {tuple(theirs[k : k + run]) for k in range(len(theirs) - run + 1)}
+        for k in range(len(words) - run + 1):
+            if tuple(words[k : k + run]) in grams:
+                return " ".join(words[k : k + run])
+    return ""
+
+
+def _asks_or_instructs(plain: str, problem: str = "") -> bool:
+    """Whether a sentence of the message is a question about the step (it ends with "?" and names something of the
+    problem or its maths, probes the learner's reasoning, or asks "what next?" after some maths), or an
+    instruction to act on the step (an imperative, "can you", "try", "let's", ... about the step or reasoning).
+    Quoted questions and the tutor talking about itself do not count."""
+    problem_words = set(re.findall(r"[a-z0-9]+", problem.lower())) - _STOPWORDS - {"i"}
+    generic_ok = False  # "What next?" is a move after some maths of the step, not on its own
+    for sentence in re.split(r"(?<=[.!?:;])\s+|\n", plain):
+        quoted = re.search(r"\?\s*[\"']", sentence)
+        sentence = sentence.strip(" \"'*_()[]")
+        words = re.findall(r"[a-z0-9']+", sentence.lower())
+        if len(words) < 2:
+            continue
+        if quoted or {"i'm", "i'll", "i've", "my"} & set(words):
+            continue  # a question quoted (the prompt's, the learner's), or the tutor talking about itself
+        content = {w for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit() or w not in "ai")}
+        maths = re.sub(r"^\d{1,2}[.)]\s+", "", sentence.lower())  # not a list item's number
+        about_step = bool(content & (problem_words | _STEP_WORDS)) or bool(
+            re.search(r"\d|[+*/^=]|(?<=[\w)])\s*-\s*(?=[\d(])|(?<!')\b(?![ai]\b)[a-z]\b", maths)
+        )  # it names something of the problem or its maths (not just "the next question")
+        reasoning = bool(_REASONING & set(words))
+        if sentence.rstrip(" \"')*").endswith("?"):
+            if "i" in words:
+                continue  # about the tutor ("What can I do for you?"), not the step
+            if about_step or (generic_ok and {"next", "now", "then"} & set(words)):
+                return True
+            if {"you", "your", "you're", "we", "us", "let's"} & set(words) and (
+                {"how", "why"} & set(words) or reasoning
+            ):
+                return True  # a probe of the learner's reasoning: "How could you check it?", "Can you see why?"
+            generic_ok = generic_ok or about_step
+            continue
+        generic_ok = generic_ok or about_step
         while words and words[0] in _FILLERS:
             words.pop(0)
-        if words and words[0] in _IMPERATIVES:
-            return True
+        rest = " ".join(words)
+        if words[:2] == ["let's", "say"] or words[:3] == ["let", "us", "say"]:
+            continue  # "Let's say you're in the office": a story, not a step
+        if len(words) >= 2 and (words[0] in _IMPERATIVES or _ASKING.match(rest)) and (about_step or reasoning):
+            return True  # an instruction to act on the step ("Go ahead." or "Visit my website" is none)
     return False
 
 
