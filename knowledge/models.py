@@ -62,6 +62,8 @@ class Prerequisite(models.Model):
     def clean(self):
         from knowledge.services import cycle_if_added  # services import this module
 
+        if self.prerequisite_id is None or getattr(self, "skill", None) is None:
+            return  # a missing field is reported by its own check
         if self.prerequisite.course_id != self.skill.course_id:
             raise ValidationError("A prerequisite must belong to the same course as the skill.")
         if cycle := cycle_if_added(self.prerequisite, self.skill):
@@ -96,6 +98,9 @@ class ItemSkill(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "skill"], name="item_skill_unique")]
+
+    def __str__(self):
+        return str(self.skill)
 
 
 class Step(models.Model):
@@ -198,3 +203,42 @@ class TracingModel(models.Model):
 
     def __str__(self):
         return f"{self.course.slug} v{self.version} ({self.model})"
+
+
+class ContentJob(models.Model):
+    """An import or export of a course package started from the authoring page, run as a Celery task. The
+    uploaded package (import) or the written one (export) is kept as text, so a worker on another machine can
+    read it and the page can offer it for download; `report` holds what the page shows when it ends."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", "Import"
+        EXPORT = "export", "Export"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=200, blank=True, help_text="What the job is doing now.")
+    progress = models.FloatField(default=0.0, validators=probability)
+    course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    file_name = models.CharField(max_length=200, blank=True)
+    content = models.TextField(blank=True, help_text="The package text: uploaded (import) or written (export).")
+    report = models.JSONField(
+        default=dict, blank=True, help_text="{summary, errors: [...], warnings: [...]} for the page."
+    )
+    task_id = models.CharField(max_length=64, blank=True, help_text="The Celery task, whose state has the progress.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.kind} {self.file_name or self.course} ({self.status})"

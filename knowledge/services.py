@@ -8,9 +8,12 @@ from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from knowledge import graph
-from knowledge.models import Course, Item, ItemSkill, Prerequisite, Skill, Step
+from knowledge.content.package import PackageError, dump_package, normalise_package, package_warnings, read_package_text
+from knowledge.models import ContentJob, Course, Item, ItemSkill, Prerequisite, Skill, Step
 
 FORMAT = "tutor-course/1"
 BKT_FIELDS = ("p_init", "p_learn", "p_guess", "p_slip", "p_forget")
@@ -115,7 +118,7 @@ def _load_items(course: Course, item_rows: list[dict], skills: dict[str, Skill],
         item = existing[row["slug"]]
         if item.slug not in fresh:
             _update_item(item, row)
-        if progress and (done % 500 == 0 or done == len(item_rows)):
+        if progress and done % 500 == 0 and done < len(item_rows):
             progress(done, len(item_rows))
     new_steps = [
         Step(item=existing[row["slug"]], position=i, **_step_fields(step))
@@ -124,6 +127,8 @@ def _load_items(course: Course, item_rows: list[dict], skills: dict[str, Skill],
     ]
     Step.objects.bulk_create(new_steps, batch_size=2000)
     _tag_skills(course, item_rows, existing, skills)
+    if progress:
+        progress(len(item_rows), len(item_rows))  # last, once the new steps and the skill tags are written too
 
 
 def _update_item(item: Item, row: dict):
@@ -221,3 +226,138 @@ def add_prerequisite(prerequisite: Skill, skill: Skill) -> Prerequisite:
     except ValidationError as exc:
         raise ContentError(" ".join(exc.messages)) from exc
     return Prerequisite.objects.get_or_create(prerequisite=prerequisite, skill=skill)[0]
+
+
+# --- authoring: edits, checks, import and export jobs -----------------------------------------------------
+
+MAX_UPLOAD_BYTES = 50_000_000
+JobProgress = Callable[[str, float], None]
+
+
+def content_changed(course_id: int, item_ids=()) -> None:
+    """Record an edit to a course's content: the edited items get a new version (attempts keep the one they
+    answered), and the course's `updated_at` moves, which is the key of the practice loop's cached course
+    structure (tutor.practice._course_structure), so the next item served sees the edit without a restart."""
+    if item_ids:
+        Item.objects.filter(pk__in=list(item_ids)).update(version=F("version") + 1)
+    Course.objects.filter(pk=course_id).update(updated_at=timezone.now())
+
+
+def number_steps(item: Item) -> None:
+    """Number an item's steps 0, 1, 2, … in their order (the practice loop finds a step by its number), after an
+    author deleted or inserted one; in two passes, since each number is unique within the item."""
+    steps = list(item.steps.order_by("position", "pk"))
+    if [s.position for s in steps] == list(range(len(steps))):
+        return
+    with transaction.atomic():
+        top = max(s.position for s in steps) + 1
+        for offset, step in enumerate(steps):
+            Step.objects.filter(pk=step.pk).update(position=top + offset)
+        for number, step in enumerate(steps):
+            Step.objects.filter(pk=step.pk).update(position=number)
+
+
+def skill_graph_changed(course_id: int) -> None:
+    """After prerequisites were edited: put the course's skills back in prerequisite order (their `position`,
+    which pages and the mastery policy read), keeping the present order where the graph leaves it free."""
+    skills = list(Skill.objects.filter(course_id=course_id).order_by("position", "slug"))
+    edges = Prerequisite.objects.filter(skill__course_id=course_id).values_list("prerequisite_id", "skill_id")
+    order = graph.topological_order([s.pk for s in skills], edges)  # the admin refused any cycle
+    position = {skill_id: i for i, skill_id in enumerate(order)}
+    moved = [s for s in skills if s.position != position[s.pk]]
+    for skill in moved:
+        skill.position = position[skill.pk]
+    Skill.objects.bulk_update(moved, ["position"])
+    content_changed(course_id)
+
+
+def course_problems(course: Course) -> dict[str, list[str]]:
+    """Check a course as it is in the database, as an imported package would be: `errors` (cycles, steps
+    whose answer cannot be graded, items without steps or skills) and `warnings` (skills no item practises,
+    skills that can never be unlocked, steps without hints)."""
+    package = export_course_package(course)
+    try:
+        normalise_package(package, file=course.slug)
+    except PackageError as exc:
+        errors = [str(issue) for issue in exc.errors]
+    else:
+        errors = []
+    return {"errors": errors, "warnings": [str(issue) for issue in package_warnings(package, course.slug)]}
+
+
+def start_import(requested_by, file_name: str, data: bytes) -> ContentJob:
+    """Keep an uploaded package as a queued import job (the caller queues the task once this is committed)."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ContentError(f"The file is {len(data) / 1e6:.0f} MB; packages up to 50 MB can be uploaded here.")
+    if not file_name.lower().endswith((".yaml", ".yml", ".json")):
+        raise ContentError("Upload a course package as a .yaml, .yml or .json file (docs/course-format.md).")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ContentError("The file is not UTF-8 text; save it as UTF-8 and upload it again.") from None
+    return ContentJob.objects.create(
+        kind=ContentJob.Kind.IMPORT, file_name=file_name[:200], content=text, requested_by=requested_by
+    )
+
+
+def start_export(requested_by, course: Course) -> ContentJob:
+    return ContentJob.objects.create(
+        kind=ContentJob.Kind.EXPORT, course=course, file_name=f"{course.slug}.yaml", requested_by=requested_by
+    )
+
+
+def _job_update(job: ContentJob, **fields) -> None:
+    for name, value in fields.items():
+        setattr(job, name, value)
+    ContentJob.objects.filter(pk=job.pk).update(**fields)
+
+
+def run_import(job: ContentJob, progress: JobProgress | None = None) -> ContentJob:
+    """Check the uploaded package and load it (all or nothing). A package with problems is refused with every
+    problem listed, a prerequisite cycle named; warnings (e.g. steps without hints) are kept in the report."""
+    progress = progress or (lambda stage, fraction: None)
+    _job_update(job, status=ContentJob.Status.RUNNING, stage="checking the package", progress=0.05)
+    progress("checking the package", 0.05)
+    try:
+        package = read_package_text(job.content, job.file_name)
+    except PackageError as exc:
+        return fail_job(job, "The package was not imported: fix these problems and upload it again.",
+                           [str(issue) for issue in exc.errors])
+    warnings = [str(issue) for issue in package_warnings(package, job.file_name)]
+    progress("saving items", 0.3)
+
+    def saved(done: int, total: int) -> None:
+        progress(f"saved {done} of {total} items", 0.3 + 0.65 * done / max(total, 1))
+
+    try:
+        course = load_course_package(package, progress=saved)
+    except (ContentError, graph.CycleError) as exc:
+        return fail_job(job, "The package was not imported.", [str(exc)])
+    summary = (f"Imported '{course.slug}': {len(package['skills'])} skills, {len(package['items'])} items, "
+               f"{sum(len(i['steps']) for i in package['items'])} steps.")
+    _job_update(job, status=ContentJob.Status.DONE, stage="done", progress=1.0, course=course,
+                finished_at=timezone.now(), report={"summary": summary, "errors": [], "warnings": warnings})
+    return job
+
+
+def run_export(job: ContentJob, progress: JobProgress | None = None) -> ContentJob:
+    """Write the job's course as one YAML package, kept on the job for download."""
+    progress = progress or (lambda stage, fraction: None)
+    _job_update(job, status=ContentJob.Status.RUNNING, stage="reading the course", progress=0.1)
+    progress("reading the course", 0.1)
+    if job.course_id is None:
+        return fail_job(job, "The course was deleted before the export ran.", [])
+    package = export_course_package(job.course)
+    progress("writing the package", 0.6)
+    text = dump_package(package)
+    summary = f"Exported '{job.course.slug}': {len(package['skills'])} skills, {len(package['items'])} items."
+    _job_update(job, status=ContentJob.Status.DONE, stage="done", progress=1.0, content=text,
+                finished_at=timezone.now(), report={"summary": summary, "errors": [], "warnings": []})
+    return job
+
+
+def fail_job(job: ContentJob, summary: str, errors: list[str]) -> ContentJob:
+    """End a job as failed, with what the page should say."""
+    _job_update(job, status=ContentJob.Status.FAILED, stage="failed", finished_at=timezone.now(),
+                report={"summary": summary, "errors": errors, "warnings": []})
+    return job

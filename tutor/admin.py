@@ -1,7 +1,18 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from tutor.models import Attempt, ClassGoal, Classroom, Enrollment, HintTurn, PracticeSession, Selection, User
+from tutor.models import (
+    Attempt,
+    AuditEvent,
+    ClassGoal,
+    Classroom,
+    Enrollment,
+    HintTurn,
+    PracticeSession,
+    ResearchShare,
+    Selection,
+    User,
+)
 
 
 @admin.register(User)
@@ -65,3 +76,27 @@ class SelectionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "subject", "classroom"]
+    list_filter = ["action"]
+    raw_id_fields = ["actor", "subject", "classroom"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an audit trail is read-only
+
+
+@admin.register(ResearchShare)
+class ResearchShareAdmin(admin.ModelAdmin):
+    """Where an admin shares a whole course (or any class) with a researcher, and may include identities."""
+
+    list_display = ["researcher", "course", "classroom", "include_identities", "shared_by", "created_at"]
+    list_filter = ["include_identities"]
+    raw_id_fields = ["researcher", "classroom"]
+    readonly_fields = ["shared_by"]
+
+    def save_model(self, request, obj, form, change):
+        obj.shared_by = request.user
+        super().save_model(request, obj, form, change)

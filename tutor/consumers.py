@@ -1,5 +1,6 @@
 """Websockets. `MasteryConsumer` pushes a learner's own mastery changes to every tab they have open;
-`HintConsumer` runs the Socratic tutor's turns for the practice page and streams each reply sentence by sentence."""
+`LiveClassConsumer` shows a teacher who in their class is practising and who needs help; `HintConsumer` runs
+the Socratic tutor's turns for the practice page and streams each reply sentence by sentence."""
 
 import asyncio
 import json
@@ -43,6 +44,56 @@ def publish_mastery_change(learner_id: int, change: dict[str, list[float]]):
     if change:
         async_to_sync(get_channel_layer().group_send)(
             learner_group(learner_id), {"type": "mastery.changed", "skills": change}
+        )
+
+
+def class_live_group(classroom_id: int) -> str:
+    return f"class-{classroom_id}-live"
+
+
+class LiveClassConsumer(AsyncJsonWebsocketConsumer):
+    """`ws/teach/class/<id>/live/`: the class's live view for its teacher (or an admin); anyone else is refused
+    (4401 signed out, 4403 not theirs). After each action of a learner of the class (a session started, an answer,
+    a hint) it sends `{"type": "learner", "learner_id", "event", "row"}`, `row` being the learner's line of
+    tutor.dashboards.live_class (null once they stop practising)."""
+
+    async def connect(self):
+        from tutor import dashboards
+
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        classroom_id = self.scope["url_route"]["kwargs"]["classroom_id"]
+        self.classroom = await database_sync_to_async(dashboards.watched_classroom)(user, classroom_id)
+        if self.classroom is None:
+            await self.close(code=4403)
+            return
+        self.group = class_live_group(self.classroom.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def class_activity(self, event):
+        from django.utils import timezone
+
+        from tutor import dashboards
+
+        learner_id = event["learner_id"]
+        rows = await database_sync_to_async(dashboards.live_class)(self.classroom, timezone.now(), [learner_id])
+        row = rows[0] if rows else None
+        await self.send_json({"type": "learner", "learner_id": learner_id, "event": event["event"], "row": row})
+
+
+def publish_class_activity(classroom_id: int | None, learner_id: int, event: str):
+    """Tell the class's live view that a learner did something ("session", "session-end", "attempt" or "hint");
+    called after the transaction commits. Only ids travel: the teacher's socket reads the rest, scoped to its class."""
+    if classroom_id is not None:
+        async_to_sync(get_channel_layer().group_send)(
+            class_live_group(classroom_id), {"type": "class.activity", "learner_id": learner_id, "event": event}
         )
 
 

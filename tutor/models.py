@@ -63,6 +63,11 @@ class Classroom(models.Model):
         default=DEFAULT_HINT_POLICY,
         help_text="Who writes the hints on the practice page, and whether the answer may be given at the end.",
     )
+    condition = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The study condition this class is in, if any (written to research exports).",
+    )
 
     def __str__(self):
         return self.name
@@ -126,6 +131,7 @@ class Attempt(models.Model):
     session = models.ForeignKey(PracticeSession, on_delete=models.CASCADE, related_name="attempts")
     item = models.ForeignKey("knowledge.Item", on_delete=models.CASCADE, related_name="attempts")
     step = models.ForeignKey("knowledge.Step", on_delete=models.CASCADE, related_name="attempts")
+    item_version = models.PositiveIntegerField(default=1, help_text="The item's version when it was answered.")
     raw_answer = models.CharField(max_length=200)
     normalized_answer = models.CharField(max_length=400, blank=True)
     correct = models.BooleanField()
@@ -222,3 +228,97 @@ class Selection(models.Model):
 
     def __str__(self):
         return f"{self.learner} {self.kind} item {self.item_id} ({self.policy})"
+
+
+class AuditEvent(models.Model):
+    """A change a teacher or admin made to someone else's account or enrolment (a password reset, a learner
+    moved or removed, a class archived): who did what to whom, and when. Kept when the people are deleted."""
+
+    class Action(models.TextChoices):
+        RESET_PASSWORD = "reset-password", "Reset a learner's password"
+        MOVE_LEARNER = "move-learner", "Moved a learner to another class"
+        REMOVE_LEARNER = "remove-learner", "Removed a learner from a class"
+        ARCHIVE_CLASS = "archive-class", "Archived a class"
+        RESTORE_CLASS = "restore-class", "Restored an archived class"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="audit_actions"
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
+    classroom = models.ForeignKey(Classroom, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_subjects"
+    )
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["classroom", "-created_at"], name="audit_classroom_recent")]
+
+    def __str__(self):
+        return f"{self.actor} {self.action} {self.subject or self.classroom} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ResearchShare(models.Model):
+    """A teacher's class, or (by an admin) a whole course, shared with a researcher: what their exports may read.
+    Exports are pseudonymous; only an admin's share may include the learners' identities."""
+
+    researcher = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="research_shares"
+    )
+    classroom = models.ForeignKey(
+        Classroom, null=True, blank=True, on_delete=models.CASCADE, related_name="research_shares"
+    )
+    course = models.ForeignKey(
+        "knowledge.Course", null=True, blank=True, on_delete=models.CASCADE, related_name="research_shares"
+    )
+    shared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    include_identities = models.BooleanField(
+        default=False, help_text="Usernames and learners' own messages in exports (an admin's decision only)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(classroom__isnull=False, course__isnull=True)
+                | models.Q(classroom__isnull=True, course__isnull=False),
+                name="share_class_or_course",
+            ),
+            models.UniqueConstraint(fields=["researcher", "classroom"], name="share_class_once"),
+            models.UniqueConstraint(fields=["researcher", "course"], name="share_course_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.classroom or self.course} shared with {self.researcher}"
+
+
+class ExportJob(models.Model):
+    """One export of the practice log a researcher asked for: its filters, progress, and the file, which can be
+    downloaded by that researcher until it expires."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    researcher = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs")
+    format = models.CharField(max_length=16)
+    filters = models.JSONField(default=dict, blank=True, help_text="{courses, classrooms, since, until, study}")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    rows = models.PositiveBigIntegerField(default=0)
+    file = models.CharField(max_length=300, blank=True, help_text="Path of the file under the exports folder.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["researcher", "-created_at"], name="export_job_recent")]
+
+    def __str__(self):
+        return f"{self.format} export #{self.pk} for {self.researcher}"

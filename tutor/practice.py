@@ -32,7 +32,7 @@ from django.utils import timezone
 from knowledge.models import Course, Item, MasteryState, Skill, Step
 from knowledge.tracing.bkt import BKTParams, mastery_after
 from tutor import access, grading, scheduling
-from tutor.consumers import publish_mastery_change
+from tutor.consumers import publish_class_activity, publish_mastery_change
 from tutor.hints import dialogue
 from tutor.hints.backends import Backend, BackendError, default_backend
 from tutor.hints.prompts import MAX_LEARNER_MESSAGE, HintRequest
@@ -240,6 +240,7 @@ def start_session(learner: User, course_id: int, now: datetime | None = None) ->
         if session.current_item_id is None:
             _serve_next_item(session, now)
             session.save()
+        transaction.on_commit(lambda: publish_class_activity(session.classroom_id, learner.pk, "session"))
     return session
 
 
@@ -248,6 +249,7 @@ def end_session(learner: User, session_id: int, now: datetime | None = None) -> 
     if session.ended_at is None:
         session.ended_at = now or timezone.now()
         session.save(update_fields=["ended_at"])
+        transaction.on_commit(lambda: publish_class_activity(session.classroom_id, learner.pk, "session-end"))
     return session
 
 
@@ -274,6 +276,7 @@ def submit_attempt(
                 learner=learner,
                 session=session,
                 item_id=step.item_id,
+                item_version=step.item.version,
                 step=step,
                 raw_answer=answer,
                 normalized_answer=grade.normalized[:400],
@@ -291,6 +294,7 @@ def submit_attempt(
                 item_complete = _advance(session, step, now)
             session.save()
             transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
+            transaction.on_commit(lambda: publish_class_activity(session.classroom_id, learner.pk, "attempt"))
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its result.
         earlier = Attempt.objects.filter(learner=learner, client_key=client_key).first()
@@ -343,6 +347,7 @@ def request_hint(
         )
         session.save(update_fields=["hint_level"])
         transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
+        transaction.on_commit(lambda: publish_class_activity(session.classroom_id, learner.pk, "hint"))
     return _hint_result(turn)
 
 
@@ -476,6 +481,7 @@ def start_tutor_turn(
             )
             request = tutor_request(session, step, ladder, level, message, visit)
             transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
+            transaction.on_commit(lambda: publish_class_activity(session.classroom_id, learner.pk, "hint"))
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its turn.
         earlier = HintTurn.objects.filter(learner=learner, client_key=client_key).first()

@@ -118,6 +118,8 @@ STATICFILES_DIRS = [
     BASE_DIR / "frontend" / "static",
     # Front-end libraries come from npm (frontend/package.json); `make` runs npm ci.
     ("vendor/katex", BASE_DIR / "frontend" / "node_modules" / "katex" / "dist"),
+    ("vendor/cytoscape", BASE_DIR / "frontend" / "node_modules" / "cytoscape" / "dist"),
+    ("vendor/cytoscape-dagre", BASE_DIR / "frontend" / "node_modules" / "cytoscape-dagre" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -166,6 +168,12 @@ else:
 # The hint model (tutor/hints/backends.py reads TUTOR_LLM_URL, TUTOR_LLM_MODEL, TUTOR_LLM_MODEL_PATH itself):
 # load the local model when a practice page first opens the hint socket, so that its first reply is not late.
 TUTOR_LLM_WARM_UP = os.environ.get("TUTOR_LLM_WARM_UP", "1") != "0"
+# Research exports (tutor/exports/): the key of learners' pseudonyms (else SECRET_KEY; keep it as long as studies
+# must be joinable), where export files wait for download (a folder every worker and web process shares), and the
+# site's address, which names xAPI actors' home page and activities.
+TUTOR_EXPORT_SECRET = os.environ.get("TUTOR_EXPORT_SECRET", "")
+TUTOR_EXPORT_DIR = os.environ.get("TUTOR_EXPORT_DIR", str(VAR_DIR / "exports"))
+TUTOR_SITE_URL = os.environ.get("TUTOR_SITE_URL", "https://tutor.invalid").rstrip("/")
 
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"knowledge.tasks.refit_*": {"queue": "gpu"}}

@@ -133,6 +133,11 @@ def _load_file(path: Path, shown: str, issues: _Issues):
     except (OSError, UnicodeDecodeError) as exc:
         issues.add(shown, "", f"cannot read the file: {exc}")
         return None
+    return _parse_text(text, suffix, shown, issues)
+
+
+def _parse_text(text: str, suffix: str, shown: str, issues: _Issues):
+    """The top-level mapping of a package file's text, or None after reporting why it cannot be read."""
     try:
         data = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=_StrictLoader)
     except json.JSONDecodeError as exc:
@@ -440,6 +445,14 @@ def _step(raw: dict, where, file, item_skills, skill_slugs: set, issues: _Issues
     elif bottom_outs and bottom_outs[0] != len(hints):
         issues.add(file, f"{where} hint {bottom_outs[0]}", "bottom_out must be the last rung")
     return {"prompt": prompt, "answer": copy.deepcopy(answer), "skills": skills, "hints": hints}
+
+
+def step_problems(step: dict) -> list[str]:
+    """What is wrong with one step ({prompt, answer, hints}) as an author edits it: the answer spec and the
+    hint ladder are checked as a package's would be."""
+    issues = _Issues()
+    _step({k: v for k, v in step.items() if k in ("prompt", "answer", "hints")}, "step", "", [], set(), issues)
+    return [f"{issue.where}: {issue.message}" for issue in issues.list]
 
 
 def _hint(raw: dict, where, file, issues: _Issues):
@@ -802,6 +815,57 @@ def normalise_package(data: dict, file: str = "<package>") -> dict:
     return package
 
 
+def read_package_text(text: str, file_name: str) -> dict:
+    """Check and normalise a package uploaded as one file's text (no includes: they need the other files);
+    the file name's suffix says YAML or JSON. Raise PackageError listing every problem."""
+    issues = _Issues()
+    suffix = Path(file_name).suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise PackageError([PackageIssue(file_name, "", "unknown file type (expected .yaml, .yml or .json)")])
+    data = _parse_text(text, suffix, file_name, issues)
+    if data is None:
+        raise PackageError(issues.list)
+    if data.get("include"):
+        issues.add(file_name, "include", "an uploaded package is one file: merge the included files into it")
+    package = _normalise([(file_name, data)], issues)
+    if issues.list:
+        raise PackageError(issues.list)
+    return package
+
+
+def package_warnings(package: dict, file: str = "<package>") -> list[PackageIssue]:
+    """What a valid package still does badly for learners: skills no item practises, skills that can never be
+    unlocked because a prerequisite (or one of its own) has no items, and steps with no hints (a learner who
+    is stuck gets no help from the lesson)."""
+    found = _Issues()
+    practised = {slug for item in package["items"] for slug in item["skills"]}
+    requires = {s["slug"]: s["requires"] for s in package["skills"]}
+    for skill in package["skills"]:
+        slug = skill["slug"]
+        if slug not in practised:
+            found.add(file, f"skill '{slug}'", "no item practises this skill, so learners can never master it")
+            continue
+        blocked = sorted(_unpractised_ancestors(slug, requires, practised))
+        if blocked:
+            names = ", ".join(f"'{b}'" for b in blocked)
+            found.add(file, f"skill '{slug}'", f"unreachable: it needs {names}, which no item practises")
+    for item in package["items"]:
+        for number, step in enumerate(item["steps"], 1):
+            if not step.get("hints"):
+                found.add(file, f"item '{item['slug']}' step {number}", "no hints: add at least one rung")
+    return found.list
+
+
+def _unpractised_ancestors(slug, requires: dict, practised: set) -> set:
+    seen, stack = set(), list(requires.get(slug, []))
+    while stack:
+        before = stack.pop()
+        if before not in seen:
+            seen.add(before)
+            stack.extend(requires.get(before, []))
+    return {s for s in seen if s not in practised}
+
+
 def read_package(path) -> dict:
     """Read, check and normalise a course package; raise PackageError listing every problem."""
     path = Path(path)
@@ -882,10 +946,25 @@ _ReadableDumper.add_representer(_FlowList, lambda d, data: d.represent_sequence(
     "tag:yaml.org,2002:seq", data, flow_style=True))
 
 
+def dump_package(package: dict) -> str:
+    """A normalised package as the text of one YAML file."""
+    return yaml.dump(_for_writing(package), Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=1_000_000, indent=2)
+
+
 def write_package(package: dict, path) -> Path:
     """Write a normalised package as one YAML file; return its path."""
     path = Path(path)
-    text = yaml.dump(_for_writing(package), Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=1_000_000, indent=2)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(dump_package(package), encoding="utf-8")
     return path
+
+
+def load_yaml_value(text: str):
+    """One value (an answer spec, a hint ladder) as an author types it in YAML, read as a package file is."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
+def dump_yaml_value(value) -> str:
+    """One value as readable YAML, the way write_package writes it."""
+    return yaml.dump(value, Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                     width=1_000_000, indent=2)
