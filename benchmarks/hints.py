@@ -229,6 +229,80 @@ def leaks(text: str, problem: dict) -> bool:
         return True
 
 
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?")
+_LATEX_FRACTION = re.compile(r"\\d?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+
+
+def _plain(text: str) -> str:
+    """Text with the LaTeX and markup that hide a value taken off: fractions as a/b, no $, braces or spacing."""
+    text = _LATEX_FRACTION.sub(r"(\1)/(\2)", text)
+    for latex, plain in (("\\left", ""), ("\\right", ""), ("\\times", "*"), ("\\cdot", "*"), ("\\,", ""), ("$", "")):
+        text = text.replace(latex, plain)
+    return text.replace("{", "").replace("}", "").replace("**", "")
+
+
+def _number(text: str) -> float | None:
+    text = text.replace(",", "").replace(" ", "")
+    try:
+        if "/" in text:
+            top, bottom = text.split("/")
+            return float(top) / float(bottom)
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def crosscheck_leaks(text: str, answer: str, answer_type: str) -> bool:
+    """A second leak measure that shares no code with the guard: a number in the text equal to a numeric answer
+    (fractions and thousands separators read), else the answer written out (white space, $ and braces ignored,
+    case-insensitive) inside the text. Cruder than `leaks` (no sympy, no words for numbers): a check that the
+    guard's own detector is not what makes the leak rate zero."""
+    text, answer = _plain(text), _plain(str(answer)).strip()
+    value = _number(answer)
+    if value is not None:
+        return any(
+            (found := _number(match.group())) is not None and abs(found - value) <= 1e-9 * max(1.0, abs(value))
+            for match in _NUMBER.finditer(text)
+        )
+    squeeze = lambda s: re.sub(r"\s+", "", s).casefold()  # noqa: E731
+    return len(squeeze(answer)) >= 2 and squeeze(answer) in squeeze(text)
+
+
+def add_crosscheck(report: dict) -> None:
+    checked = recheck(report)
+    report["crosscheck_leaked_turns"] = checked.pop("shown_beyond_quotes")
+    report["summary"]["crosscheck"] = checked
+
+
+def recheck(report: dict) -> dict:
+    """The cross-check measure over a saved run's shown and unguarded texts, strict and beyond verbatim quotes."""
+    counts = Counter()
+    listed = []
+    for result in report["results"]:
+        said = []
+        for n, turn in enumerate(result["turns"], 1):
+            said.append(turn["learner"])
+            quoted = [result["question"], *said]
+            for key, text in (("shown", turn["tutor"]), ("unguarded", turn.get("unguarded", {}).get("text"))):
+                if text is None:
+                    continue
+                counts[f"{key}_turns"] += 1
+                strict = crosscheck_leaks(text, result["answer"], result.get("answer_type", ""))
+                beyond = strict and crosscheck_leaks(without_quotes(text, quoted), result["answer"], "")
+                counts[f"{key}_leaks"] += strict
+                counts[f"{key}_leaks_beyond_quotes"] += beyond
+                if key == "shown" and beyond:
+                    listed.append({"id": result["id"], "turn": n, "answer": result["answer"], "tutor": text})
+    return {
+        "method": "crosscheck_leaks: plain number / written-out answer match, no guard code",
+        "leak_rate": _rate(counts["shown_leaks"], counts["shown_turns"]),
+        "leak_rate_beyond_quotes": _rate(counts["shown_leaks_beyond_quotes"], counts["shown_turns"]),
+        "leak_rate_unguarded": _rate(counts["unguarded_leaks"], counts["unguarded_turns"]),
+        "leak_rate_unguarded_beyond_quotes": _rate(counts["unguarded_leaks_beyond_quotes"], counts["unguarded_turns"]),
+        "shown_beyond_quotes": listed,
+    }
+
+
 def without_quotes(text: str, sources: list[str], shortest: int = 6) -> str:
     """``text`` with every run of at least ``shortest`` characters copied verbatim from ``sources`` (the problem,
     the learner's messages; white space normalised) cut out, so that a number quoted with its context
@@ -792,7 +866,15 @@ def main(argv=None) -> int:
     parser.add_argument("--first-sentence-deadline", type=float, default=tutor_dialogue.FIRST_SENTENCE_DEADLINE)
     parser.add_argument("--total-deadline", type=float, default=tutor_dialogue.TOTAL_DEADLINE)
     parser.add_argument("--speed", action="store_true", help="first-token micro-benchmark of the local model")
+    parser.add_argument("--recheck", action="store_true", help="add the cross-check leak measure to --json's run")
     args = parser.parse_args(argv)
+
+    if args.recheck:
+        report = json.loads(Path(args.json).read_text())
+        add_crosscheck(report)
+        Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        print(json.dumps(report["summary"]["crosscheck"], indent=1))
+        return 0
 
     problems = load_problems(args.problems, args.limit or None) if args.problems else []
     if args.speed:
@@ -877,6 +959,7 @@ def main(argv=None) -> int:
             if t["leak"]
         ],
     }
+    add_crosscheck(report)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     if args.transcripts:
