@@ -265,6 +265,8 @@ def crosscheck_leaks(text: str, answer: str, answer_type: str) -> bool:
             for match in _NUMBER.finditer(text)
         )
     squeeze = lambda s: re.sub(r"\s+", "", s).casefold()  # noqa: E731
+    if re.fullmatch(r"[A-Za-z][A-Za-z ]*", answer):  # a word answer ("No", "ten thousands") counts as whole words
+        return re.search(rf"\b{re.escape(answer.casefold())}\b", text.casefold()) is not None
     return len(squeeze(answer)) >= 2 and squeeze(answer) in squeeze(text)
 
 

@@ -597,7 +597,7 @@ ADVERSARIAL = [
     adv("Half of 24, you know?", numeric(12), "calculation-in-words", cannot=True),
     adv("The answer is 0b1100.", numeric(12), "binary"),
     adv("Two times six.", numeric(12), "unevaluated-product", cannot=True),
-    adv("Yes, it is.", choice(["Yes", "No"], 0), "yes-no-reply", "Is 12 divisible by 3?", cannot=True),
+    adv("Yes, it is.", choice(["Yes", "No"], 0), "yes-no-reply", "Is 12 divisible by 3?"),
     adv("Not add 7 to both sides: subtract 7 from both sides.", STEP_CHOICE, "rejects-the-other-choice", cannot=True),
 ]
 
@@ -1020,3 +1020,29 @@ def test_a_calculation_claimed_with_which_is_is_checked():
 def test_thats_just_right_endorses():
     verdict = check_message("That's just right. Let's think about it.", ctx(numeric(12), SOLVE_12, ["10"], False))
     assert "endorsement" in codes(verdict), verdict
+
+
+# Leaks the benchmark's cross-check found in authored hints (OATutor) that the detector had missed.
+@pytest.mark.parametrize(
+    "spec, text",
+    [
+        (numeric("-1/4"), r"$\log(x)+\log(y)-\log(z^{1/4})=3/2\log(x)+\log(y)-1/4\log(z)$"),
+        (numeric(6), r"Use the product rule: $\sqrt{12} \sqrt{3}=\sqrt{12\times3}=\sqrt{36}$"),
+        (choice(["Yes", "No"], 1), "**Conclude**\n\nNo, this is a circle (divide by $3$, then complete the square)."),
+    ],
+)
+def test_a_coefficient_an_exact_root_and_a_short_reply_state_the_answer(spec, text):
+    assert guard.mentions_answer(text, spec)
+    assert "leak" in " ".join(check_message(text, ctx(spec)).reasons)
+
+
+@pytest.mark.parametrize(
+    "spec, text",
+    [
+        (choice(["Yes", "No"], 1), "A function is one-to-one if no two inputs map to the same output. Is this one?"),
+        (numeric(6), "What is the square root of 36?"),
+        (numeric(2), "What is 2x when x is 3?"),
+    ],
+)
+def test_the_same_words_and_numbers_in_a_question_are_not_the_answer(spec, text):
+    assert not guard.mentions_answer(text, spec)

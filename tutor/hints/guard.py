@@ -1021,8 +1021,28 @@ def _numeric_matches(message: _Message, spec: dict) -> list[_Cand]:
     percent = bool(spec.get("percent"))
     target = spec_number(spec["value"], percent)
     allowed = spec_number(spec.get("tolerance") or 0) + spec_number(spec.get("relative_tolerance") or 0) * abs(target)
-    candidates = message.numbers + _stated_results(message) + _spaced_digits(message)
+    candidates = message.numbers + _stated_results(message) + _spaced_digits(message) + _coefficients_and_roots(message)
     return [c for c in candidates if c.value is not None and _number_matches(c, target, allowed, percent)]
+
+
+# A coefficient before a function ("-1/4 log(z)": the number glued to a word is otherwise not read, and the minus of
+# "...-1/4" otherwise taken for an operation) and an exact root stated as a result ("= sqrt(36)" is 6).
+_COEFFICIENT_RE = re.compile(
+    r"(?<![\w.])(?P<sign>-\s*)?(?P<num>\d+(?:\.\d+)?(?:/[1-9]\d*)?)\s*(?=(?:log|ln|sin|cos|tan)\b)"
+)
+_ROOT_RESULT_RE = re.compile(r"=\s*(?:sqrt|√)\s*\(?\s*(?P<num>\d+)\s*\)?")
+
+
+def _coefficients_and_roots(message: _Message) -> list[_Cand]:
+    out = []
+    for m in _COEFFICIENT_RE.finditer(message.text):
+        value = Fraction(m.group("num")) * (-1 if m.group("sign") else 1)
+        out.append(_Cand(m.group(), m.start(), m.end(), value=value, stated=True))
+    for m in _ROOT_RESULT_RE.finditer(message.text):
+        root = math.isqrt(int(m.group("num")))
+        if root * root == int(m.group("num")):
+            out.append(_Cand(m.group(), m.start(), m.end(), value=Fraction(root), stated=True))
+    return out
 
 
 def _spaced_digits(message: _Message) -> list[_Cand]:
@@ -1183,7 +1203,13 @@ def _text_matches(message: _Message, spec: dict) -> list[_Cand]:
         weak = len(plain) <= 3 or plain in _WEAK_TEXTS
         pattern = r"(?<!\w)" + r"\s+".join(map(re.escape, plain.split())) + r"(?!\w)"
         for m in re.finditer(pattern, message.lower):
-            out.append(_Cand(message.text[m.start() : m.end()], m.start(), m.end(), "text", weak=weak))
+            # "No, this is a circle.": a short answer opening a sentence, as a reply, is stated.
+            before = message.lower[: m.start()].rstrip(" \"'*_")
+            opens = not before or before.endswith((".", "!", "?", "\n", ":"))
+            replies = opens and message.lower[m.end() : m.end() + 1] in (",", ".", "!", ";")
+            out.append(
+                _Cand(message.text[m.start() : m.end()], m.start(), m.end(), "text", weak=weak, stated=weak and replies)
+            )
     return out
 
 
