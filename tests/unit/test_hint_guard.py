@@ -1046,3 +1046,10 @@ def test_a_coefficient_an_exact_root_and_a_short_reply_state_the_answer(spec, te
 )
 def test_the_same_words_and_numbers_in_a_question_are_not_the_answer(spec, text):
     assert not guard.mentions_answer(text, spec)
+
+
+def test_a_statement_naming_only_the_correct_letter_choice_gives_it_away():
+    spec = choice(["A", "B"], 1)  # "Which company offers the better plan?"
+    assert guard.mentions_answer("The plan from company B costs $86.4, so company B offers the better plan.", spec)
+    for comparing in ("Which company, A or B, costs less?", "Compare the cost of A and B.", "What does B charge?"):
+        assert not guard.mentions_answer(comparing, spec)

@@ -1182,6 +1182,25 @@ def _choice_matches(message: _Message, spec: dict) -> list[_Cand]:
     for index in sorted(wanted):
         for cand in _matching(message, _derived_spec(choices[index]), strict=True):
             out.append(dataclasses.replace(cand, kind="choice-text"))
+    out += _letter_named_choices(message, choices, wanted)
+    return out
+
+
+def _letter_named_choices(message: _Message, choices: list, wanted: set) -> list[_Cand]:
+    """Choices that are bare letters naming things in the problem ("Company A", "Company B"): a statement that
+    names the correct letter and no other ("so company B offers the better plan") gives the answer away; a
+    question, or a sentence naming both, compares them."""
+    letters = [str(choice).strip() for choice in choices]
+    if not all(len(letter) == 1 and letter.isupper() for letter in letters):
+        return []
+    out = []
+    for m in re.finditer(r"[^.!?\n]+[.!?]*", message.text):
+        sentence = m.group()
+        if sentence.rstrip().endswith("?"):
+            continue
+        named = {i for i, letter in enumerate(letters) if re.search(rf"(?<![\w$]){letter}(?![\w(])", sentence)}
+        if len(named) == 1 and named <= wanted:
+            out.append(_Cand(sentence.strip(), m.start(), m.end(), "choice-ref", stated=True))
     return out
 
 
