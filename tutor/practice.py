@@ -293,8 +293,7 @@ def submit_attempt(
             if grade.correct:
                 item_complete = _advance(session, step, now)
             session.save()
-            transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
-            transaction.on_commit(lambda: publish_class_activity(session.classroom_id, learner.pk, "attempt"))
+            _publish_on_commit(session, learner.pk, change, "attempt")
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its result.
         earlier = Attempt.objects.filter(learner=learner, client_key=client_key).first()
@@ -346,8 +345,7 @@ def request_hint(
             finished_at=now,
         )
         session.save(update_fields=["hint_level"])
-        transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
-        transaction.on_commit(lambda: publish_class_activity(session.classroom_id, learner.pk, "hint"))
+        _publish_on_commit(session, learner.pk, change, "hint")
     return _hint_result(turn)
 
 
@@ -480,8 +478,7 @@ def start_tutor_turn(
                 fallback_reason=reason,
             )
             request = tutor_request(session, step, ladder, level, message, visit)
-            transaction.on_commit(lambda: publish_mastery_change(learner.pk, change))
-            transaction.on_commit(lambda: publish_class_activity(session.classroom_id, learner.pk, "hint"))
+            _publish_on_commit(session, learner.pk, change, "hint")
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its turn.
         earlier = HintTurn.objects.filter(learner=learner, client_key=client_key).first()
@@ -623,6 +620,17 @@ def _replay_tutor_turn(turn: HintTurn, step_id: int, message: str) -> TutorTurn:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _publish_on_commit(session: PracticeSession, learner_id: int, change: dict, event: str):
+    """Once the transaction commits: the learner's mastery change to their own page, the event to their class's
+    live view (a rolled-back answer tells no one)."""
+
+    def publish():
+        publish_mastery_change(learner_id, change)
+        publish_class_activity(session.classroom_id, learner_id, event)
+
+    transaction.on_commit(publish)
 
 
 def _own_session(learner: User, session_id: int) -> PracticeSession:
