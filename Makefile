@@ -72,8 +72,9 @@ test: setup-dev browser pybkt-test-venv
 test-embedded:
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
 
+# tests/unit is pure Python (no database, cache or broker), so the embedded pass alone runs it.
 test-services:
-	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest -m "not browser"
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest -m "not browser" --ignore=tests/unit
 
 lint: setup-dev
 	$(PY) -m ruff check .

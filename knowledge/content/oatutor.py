@@ -13,7 +13,9 @@ Mapping choices worth knowing:
   steps is skipped. A scaffold whose answer cannot be imported is dropped as a rung, keeping the step.
 - Hints keep the order of the file: within a step, OATutor's ``dependencies`` only point back to earlier
   hints (a few point into other steps; those are ignored), so the file order is already a valid climbing
-  order. A solution becomes the ``bottom_out``, placed last.
+  order. A solution becomes the ``bottom_out``, placed last. A hint or scaffold that states the step's answer (by
+  the tutor guard's leak rule; OATutor types many worked steps as plain hints) joins it, ahead of the solution,
+  so that a class whose tutor never gives the answer does not show it on the Hint button either.
 - OATutor has no prerequisite graph, so skills get no ``requires`` (and default BKT parameters).
 - ``$$...$$`` is inline maths in OATutor, so it becomes ``$...$`` where that is unambiguous.
 """
@@ -35,6 +37,7 @@ NOTES = [
     "OATutor has no prerequisite graph: skills have no 'requires'.",
     "Hint order is the file's order (within a step, OATutor dependencies only point to earlier hints).",
     "A solution hint becomes the bottom_out rung, placed last.",
+    "Hints and scaffolds that state the step's answer (by the tutor guard's leak rule) join the bottom_out rung.",
     "Lesson and course names, figures and sub-hints of scaffolds are not imported.",
     "Repeated multiple-choice options are merged into one.",
 ]
@@ -318,16 +321,16 @@ class _Converter:
             self.count("skipped", "problem: no steps", problem_id)
             return None
         steps = []
+        body = display_text(record.get("body") or "")
         for raw_step in record["steps"]:
             step_id = str(raw_step.get("id", problem_id))
             try:
-                steps.append(self.step(raw_step, step_id))
+                steps.append(self.step(raw_step, step_id, body))
             except Unimportable as skip:
                 self.count("skipped", f"step: {skip}", step_id)
         if not steps:
             self.count("skipped", "problem: no importable step", problem_id)
             return None
-        body = display_text(record.get("body") or "")
         if "##figure" in body or any("##figure" in s["prompt"] for s in steps):
             self.count("adjusted", "refers to a figure that is not imported", problem_id)
         self.report["items_written"] += 1
@@ -355,7 +358,7 @@ class _Converter:
             parts.append("hints: " + ", ".join(sorted(hint_credits)))
         return "; ".join(parts)
 
-    def step(self, raw: dict, step_id: str) -> dict:
+    def step(self, raw: dict, step_id: str, body: str) -> dict:
         if raw.get("variabilization"):
             raise Unimportable("uses OATutor variabilization")
         skill_ids = [s for s in raw.get("skills") or [] if isinstance(s, str) and s.strip()]
@@ -367,10 +370,10 @@ class _Converter:
         if not prompt.strip():
             self.count("adjusted", f"empty step prompt: used '{DEFAULT_PROMPT}'", step_id)
             prompt = DEFAULT_PROMPT
-        return {"prompt": prompt, "answer": answer, "skills": [self.skill(s) for s in skill_ids],
-                "hints": self.hints(raw.get("hints") or [], step_id)}
+        hints = self.hints(raw.get("hints") or [], step_id, answer, f"{body}\n{prompt}")
+        return {"prompt": prompt, "answer": answer, "skills": [self.skill(s) for s in skill_ids], "hints": hints}
 
-    def hints(self, raw_hints: list, step_id: str) -> list:
+    def hints(self, raw_hints: list, step_id: str, step_answer: dict, problem_text: str) -> list:
         ladder, solutions, seen = [], [], set()
         for raw in raw_hints:
             hint_id = str(raw.get("id", step_id))
@@ -407,7 +410,24 @@ class _Converter:
         if len(solutions) > 1:
             extra = len(solutions) - 1
             self.count("rungs_dropped", "more than one solution (kept the first)", step_id, extra)
-        return ladder + solutions[:1]
+        stating = [rung for rung in ladder if _states_answer(rung["text"], step_answer, problem_text)]
+        if stating:
+            self.count("adjusted", "hint states the step's answer: moved into the worked answer", step_id,
+                       len(stating))
+            ladder = [rung for rung in ladder if rung not in stating]
+        worked = [rung["text"] for rung in stating + solutions[:1]]
+        return ladder + ([{"kind": "bottom_out", "text": "\n\n".join(worked)}] if worked else [])
+
+
+def _states_answer(text: str, answer: dict, problem_text: str) -> bool:
+    """Whether the tutor's guard would refuse this rung for giving the step's answer away: then it is a worked
+    answer (a bottom_out rung), whatever OATutor typed it as."""
+    from tutor.hints.guard import GuardContext, leak_values  # lazy: sympy; the guard's rule is the app's rule
+
+    shown = "\n".join([problem_text, *answer.get("choices", [])])  # the step as the dialogue's guard sees it
+    context = GuardContext(step_answer=answer, final_answer=None, problem_text=shown, learner_answers=[],
+                           learner_correct=None)
+    return bool(leak_values(text, context))
 
 
 def _lines(path: Path):

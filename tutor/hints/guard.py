@@ -33,6 +33,7 @@ import base64
 import binascii
 import dataclasses
 import functools
+import json
 import math
 import re
 import unicodedata
@@ -199,7 +200,7 @@ _INVISIBLE = (
 _TRANSLATE = str.maketrans({**{c: None for c in _INVISIBLE}, **_CHAR_MAP})
 
 _TEX_GROUPS = [
-    (re.compile(r"\\[dt]?frac\s*\{\s*([\w.]+)\s*\}\s*\{\s*([\w.]+)\s*\}"), r" \1/\2"),
+    (re.compile(r"\\[dt]?frac\s*\{\s*(-?[\w.]+)\s*\}\s*\{\s*([\w.]+)\s*\}"), r" \1/\2"),
     (re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}"), r"((\1)/(\2))"),
     (re.compile(r"\\sqrt\s*\{([^{}]*)\}"), r"sqrt(\1)"),
     (
@@ -253,6 +254,7 @@ def _normalize(text: str) -> str:
     # Markdown emphasis (**12**, __x__), but not a power 2**3.
     text = re.sub(r"(?<![\w)])(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1(?![\w(])", r"\2", text)
     text = text.replace("**", "^")
+    text = re.sub(r"\(\s*(-?\d+)\s*\)\s*/\s*\(\s*(\d+)\s*\)", r" \1/\2", text)  # (-3)/(4): a fraction, -3/4
     text = re.sub(r"[ \t\r\f\v]+", " ", text)
     return text.strip()
 
@@ -377,8 +379,9 @@ def _words_value(words: list[str]) -> tuple[Fraction, int, bool] | None:
 # ---------------------------------------------------------------------------------------------------------
 # Tokens
 
+# E-notation up to 1e999 only: "25e4568262" (a hash in a link) is no number, and 10**4568262 would take minutes.
 _TOKEN_RE = re.compile(
-    r"(?P<num>(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:[eE][-+]?\d+(?![A-Za-z]))?|\.\d+)"
+    r"(?P<num>(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:[eE][-+]?\d{1,3}(?![\dA-Za-z]))?|\.\d+)"
     r"|(?P<word>[A-Za-z]+(?:_[A-Za-z0-9]+|'[A-Za-z]+)?)"
     r"|(?P<op>\*\*|[-+*/^()=%])"
     r"|(?P<space>[ \t]+)"
@@ -1089,23 +1092,34 @@ def _expression_matches(message: _Message, spec: dict, strict: bool = False) -> 
     equation_specs, expression_specs = _expression_parts(spec)
     if strict and equation_specs:
         expression_specs = []
-    target = parse_expression(spec["value"], None)
-    letters = {s.name for s in target.lhs.free_symbols | (target.rhs.free_symbols if target.rhs is not None else set())}
     out = []
     for cand in message.expressions() + [c for c in _stated_results(message)]:
         math = cand.math or str(cand.value)
-        if letters and not letters & set(re.findall(r"[A-Za-z]", math)):
-            continue
+        written = set(re.findall(r"[A-Za-z]", math))
         for candidate_spec in equation_specs if cand.equation else expression_specs:
-            if _grades_correct(candidate_spec, math):
+            # Only a span with every letter of the answer can equal it (an answer in x and y needs both).
+            if _letters(candidate_spec["value"]) <= written and _grades_correct(candidate_spec, math):
                 out.append(cand)
                 break
     return out
 
 
+@functools.lru_cache(maxsize=1024)
+def _letters(value: str) -> frozenset[str]:
+    parsed = parse_expression(value, None)
+    symbols = parsed.lhs.free_symbols | (parsed.rhs.free_symbols if parsed.rhs is not None else set())
+    return frozenset("".join(s.name for s in symbols))  # letters, as the span's are counted: theta -> t, h, e, a
+
+
 def _grades_correct(spec: dict, raw: str) -> bool:
+    return _grades_correct_cached(json.dumps(spec, sort_keys=True), raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _grades_correct_cached(spec_json: str, raw: str) -> bool:
+    """Grading an expression takes milliseconds (sympy), and a step's hints and candidates repeat its spans."""
     try:
-        return grade(spec, raw).correct
+        return grade(json.loads(spec_json), raw).correct
     except (AnswerFormatError, ValueError, TypeError, ZeroDivisionError, RecursionError):
         return False
 
