@@ -99,7 +99,8 @@ Metrics, per graph x simulator x policy, mean over learners with a 95 % normal-a
   wheel_spinning       fraction of the practised learner x skill pairs that reached 10 attempts on the
       skill without having been mastered in ground truth at any attempt up to then.
 Extras per row: choice kinds (share of choices per `Choice.kind`, with the combined and fsrs policies'
-"Keep fresh" reviews (nothing due, nothing open to learn) apart from due reviews as `keep_fresh`; and the
+"Keep fresh" reviews (nothing due, nothing open to learn) apart from due reviews as `keep_fresh`, and the
+combined policy's "Goal check" reviews (each goal once a session once all are learned) as `goal_check`; and the
 mean count per learner of each kind before the goals were first mastered, `choices_to_mastery`), accuracy,
 over_practice (attempts on a skill already mastered in ground truth, per exercise), blocked (attempts on a
 skill with a direct prerequisite not mastered in ground truth, per exercise), capped (keep-fresh choices made
@@ -185,7 +186,7 @@ EXTRAS = (
     "policy_mastered",
     "exercises",
 )
-KINDS = ("repeat", "review", "keep_fresh", "new", "practice", "goal")
+KINDS = ("repeat", "review", "goal_check", "keep_fresh", "new", "practice", "goal")
 WHEEL_SPIN_ATTEMPTS = 10
 UNIT_SIZE = (20, 40)
 UNIT_TARGET = 25
@@ -684,6 +685,8 @@ def run_learner(unit: Unit, simulator: str, policy_name: str, index: int, days: 
                 if choice is None:
                     break
                 kind = choice.kind
+                if kind == "review" and choice.reason.startswith("Goal check"):
+                    kind = "goal_check"
                 if kind == "review" and choice.reason.startswith("Keep fresh"):
                     kind = "keep_fresh"
                     mastered_view = effectively_mastered(course, state.mastery)
@@ -874,10 +877,10 @@ def tables(rows: list[dict], ratios: list[dict], checks: list[dict], units: dict
         )
     lines += [
         "",
-        "| graph | simulator | policy | repeat | review (due) | keep fresh | new | practice | goal | accuracy "
-        "| over-practice | blocked | new-skill cap binding | item difficulty - skill median | skills per session "
-        "| policy-mastered / true (end) |",
-        "|" + "---|" * 16,
+        "| graph | simulator | policy | repeat | review (due) | goal check | keep fresh | new | practice | goal "
+        "| accuracy | over-practice | blocked | new-skill cap binding | item difficulty - skill median "
+        "| skills per session | policy-mastered / true (end) |",
+        "|" + "---|" * 17,
     ]
     for r in rows:
         k = r["choice_kinds"]

@@ -19,7 +19,13 @@ from tutor.scheduling import (
     record_attempt,
 )
 from tutor.scheduling import memory as mem
-from tutor.scheduling.policies import NEW_SKILLS_PER_DAY, RECENT_WINDOW, band_weight, predicted_success
+from tutor.scheduling.policies import (
+    NEW_SKILLS_PER_DAY,
+    RECENT_WINDOW,
+    REVIEW_TARGET_WHILE_LEARNING,
+    band_weight,
+    predicted_success,
+)
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PARAMS = BKTParams(p_init=0.2, p_learn=0.15, p_guess=0.2, p_slip=0.1, p_forget=0.0)
@@ -131,30 +137,46 @@ def test_a_prerequisite_of_the_skill_being_learned_is_reviewed_by_using_it():
     assert choose("combined", course, state, 0).skill_id == 3  # C builds on B: practising C reviews B
 
 
-def test_once_everything_is_mastered_goals_and_the_rest_are_kept_fresh_in_turn():
+def test_while_goals_are_open_only_a_nearly_forgotten_skill_interrupts_for_a_review():
     course = chain_course()
-    state = learner(course, D=0.99)
+    state = learner(course, A=0.97, B=0.97, C=0.6)
     state.goals = frozenset({4})
-    state.memory = {
-        1: learned(days_ago=1.0),
-        2: learned(days_ago=0.5),
-        3: learned(days_ago=0.4),
-        4: learned(days_ago=0.3),
-    }
+    state.memory = {1: learned(days_ago=20, stability=1.0), 3: learned(days_ago=0.1)}
+    assert mem.retrievability(state.memory[1], NOW) > REVIEW_TARGET_WHILE_LEARNING
+    assert choose("combined", course, state, 0).skill_id == 3  # faded, but the goal's work goes on
+    state.memory[1] = learned(days_ago=200, stability=1.0)
+    assert mem.retrievability(state.memory[1], NOW) < REVIEW_TARGET_WHILE_LEARNING
+    assert (choose("combined", course, state, 0).skill_id, choose("combined", course, state, 0).kind) == (1, "review")
+
+
+def test_once_all_goals_are_learned_each_session_checks_every_goal_once_then_spreads_reviews():
+    course = fan_course(n_roots=4)
+    state = learner(course, S1=0.99, S2=0.99, S3=0.99, S4=0.99)
+    state.goals = frozenset({1, 2})
+    # nothing is due (recall over 90 %): what follows the goal check is keeping the rest fresh
+    state.memory = {1: learned(days_ago=1.0), 2: learned(days_ago=2.0), 3: learned(days_ago=2.5), 4: learned(1.5)}
     first = choose("combined", course, state, 0)
-    assert (first.skill_id, first.reason) == (4, "Keep fresh: D is the skill you are most likely to forget next.")
-    state.recent_items = [first.item_id]
+    assert (first.skill_id, first.kind) == (2, "review")  # the goal most likely forgotten first
+    assert first.reason == "Goal check: S2 is one of your teacher's goals; today's session checks each of them once."
+    state.memory[2] = learned(days_ago=0.01)
     assert choose("combined", course, state, 0).skill_id == 1
+    state.memory[1] = learned(days_ago=0.01)
+    keep_fresh = choose("combined", course, state, 0)
+    assert keep_fresh.skill_id == 3
+    assert keep_fresh.reason == "Keep fresh: S3 is the skill you are most likely to forget next."
+    state.memory[3] = learned(days_ago=0.01)
+    assert choose("combined", course, state, 0).skill_id == 4  # not S3 again the same day
+    state.mastery[2] = 0.6  # a goal open again (a wrong answer in the check): learning it comes first
+    assert choose("combined", course, state, 0).skill_id == 2
+    assert choose("combined", course, state, 0).kind == "goal"
 
 
-def test_mastery_is_checked_on_items_of_typical_difficulty_or_harder():
+def test_items_are_never_easier_than_the_skill_s_typical_item():
     course = chain_course(items_per_skill=11)
-    state = learner(course, A=0.85)
-    served = {course.items[choose("combined", course, state, seed).item_id].difficulty for seed in range(30)}
-    assert min(served) >= course.typical_difficulty[1]
-    state.mastery[1] = 0.3  # early on, the easier items of the productive band
-    served = {course.items[choose("combined", course, state, seed).item_id].difficulty for seed in range(30)}
-    assert max(served) < course.typical_difficulty[1]
+    for p_known in (0.2, 0.5, 0.85):
+        state = learner(course, A=p_known)
+        served = {course.items[choose("combined", course, state, seed).item_id].difficulty for seed in range(30)}
+        assert min(served) >= course.typical_difficulty[1], p_known
 
 
 def test_no_more_new_skills_than_the_daily_cap():

@@ -15,8 +15,7 @@ from tutor.scheduling.state import MASTERY_THRESHOLD, Choice, CourseMap, ItemInf
 RECENT_WINDOW = 10  # items served within this many past items are not repeated
 NEW_SKILLS_PER_DAY = 4  # new skills started per learner per day
 PRODUCTIVE_BAND = (0.6, 0.85)  # predicted success where practice teaches most
-REVIEW_TARGET_WHILE_LEARNING = 0.8  # recall under which a review interrupts work towards open goals
-CHECK_FROM = 0.8  # from this P(known) on, items of typical difficulty or harder (the mastery check)
+REVIEW_TARGET_WHILE_LEARNING = 0.5  # recall under which a review interrupts work towards open goals
 INTERLEAVE_PENALTY = 0.7  # weight of staying on the previous item's skill when others are open
 TOP_CANDIDATES = 8
 TEMPERATURE = 0.15
@@ -34,6 +33,14 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
         skill_id = min(repeat, key=lambda s: state.mastery[s])
         name = course.skills[skill_id].name
         return _best_item(course, state, [skill_id], rng, "repeat", f"Again: another {name} problem, to fix the slip.")
+
+    if state.goals and not region:
+        # Goal check: the goals are needed together (a unit test asks for all of them at once), and one learned
+        # weeks ago has faded; so once all are learned, every session starts by checking each goal once.
+        unchecked = [g for g in state.goals if g in course.practisable_set and not _practised_today(state, g)]
+        if unchecked:
+            skill_id = min(unchecked, key=lambda s: _predicted_recall(state, s))
+            return _best_item(course, state, [skill_id], rng, "review", _goal_check_reason(course, skill_id))
 
     frontier = [s for s in course.practisable if s not in mastered and course.skills[s].requires <= mastered]
     # Prerequisites of open skills need no review of their own: practising what builds on them reviews them.
@@ -58,9 +65,10 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
 
     practised = [s for s in state.memory if s in course.practisable_set]
     if practised:
-        # Alternate: the goal most likely forgotten, then the skill most likely forgotten anywhere.
-        goals = [] if _previous_skills(course, state) & state.goals else [s for s in practised if s in state.goals]
-        skill_id = _most_forgotten(state, goals or practised)
+        # Spread over the skills not practised today (the goals were checked above): spaced retrieval of
+        # every skill is what keeps it for weeks, the same skill twice in a session adds little.
+        fresh_today = [s for s in practised if not _practised_today(state, s)]
+        skill_id = _most_forgotten(state, fresh_today or practised)
         return _best_item(course, state, [skill_id], rng, "review", _keep_fresh_reason(course, skill_id))
     return _learn(course, state, course.practisable, rng) if course.practisable else None
 
@@ -106,10 +114,11 @@ def _learn(course: CourseMap, state: LearnerState, skill_ids: list[int], rng: ra
         gain = (1 - p_known) * skill.p_learn
         if skill_id in previous and len(skill_ids) > 1:
             gain *= INTERLEAVE_PENALTY
-        items = _fresh_items(course, skill_id, recent)
-        if p_known >= CHECK_FROM:  # the evidence that completes mastery comes from items that are not the easiest
-            typical = course.typical_difficulty[skill_id]
-            items = [i for i in items if _difficulty(i) >= typical] or items
+        # Never easier than the skill's typical item: an easy item is answered right without the skill, so it
+        # teaches little and its evidence would declare mastery too early (BKT does not weigh difficulty).
+        typical = course.typical_difficulty[skill_id]
+        fresh = _fresh_items(course, skill_id, recent)
+        items = [i for i in fresh if _difficulty(i) >= typical] or fresh
         for item in items:
             score = gain * band_weight(predicted_success(p_known, item.difficulty)) / item.minutes
             scored.append((score, item.id, skill_id))
@@ -142,6 +151,14 @@ def _difficulty(item: ItemInfo) -> float:
     return 0.5 if item.difficulty is None else item.difficulty
 
 
+def _practised_today(state: LearnerState, skill_id: int) -> bool:
+    return skill_id in state.memory and mem.reviewed_today(state.memory[skill_id], state.now)
+
+
+def _predicted_recall(state: LearnerState, skill_id: int) -> float:
+    return mem.retrievability(state.memory[skill_id], state.now) if skill_id in state.memory else 0.0
+
+
 def _previous_skills(course: CourseMap, state: LearnerState) -> frozenset:
     previous = course.items.get(state.recent_items[0]) if state.recent_items else None
     return previous.skills if previous else frozenset()
@@ -161,6 +178,11 @@ def _review_reason(course: CourseMap, state: LearnerState, skill_id: int) -> str
 
 def _most_forgotten(state: LearnerState, skill_ids: list[int]) -> int:
     return min(skill_ids, key=lambda s: mem.retrievability(state.memory[s], state.now))
+
+
+def _goal_check_reason(course: CourseMap, skill_id: int) -> str:
+    name = course.skills[skill_id].name
+    return f"Goal check: {name} is one of your teacher's goals; today's session checks each of them once."
 
 
 def _keep_fresh_reason(course: CourseMap, skill_id: int) -> str:
