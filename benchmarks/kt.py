@@ -14,7 +14,9 @@ prediction (the mean) before scoring, as in pyKT.
 
 Our BKT variants: `bkt` (per-skill BKT, Corbett & Anderson 1995), `bkt-idem` (+ guess/slip per problem,
 KT-IDEM), `bkt-ind` (+ a prior individualised by the learner's earlier answers), `bkt-forget` (+ forgetting),
-`bkt-all` (all three). On a log without problem ids `bkt-idem` is `bkt`. `hier`: the hierarchical Bayesian
+`bkt-all` (all three), `bkt-sep` (`bkt` with guess allowed above 1/2, bounded only by guess + slip <= 0.95,
+which keeps the known state the one that answers better; the app's skills keep guess below 1/2). On a log
+without problem ids `bkt-idem` is `bkt`. `hier`: the hierarchical Bayesian
 model (knowledge/tracing/hierarchical.py; the prerequisite graph from --kc-graph or the data set's preset).
 `dkt`, `attn`: the deep models (knowledge/tracing/deep.py), early-stopped on 10 % of the training learners.
 
@@ -225,6 +227,7 @@ MODELS = {
     "bkt-ind": lambda o: BKTAdapter(o, learner_prior=True),
     "bkt-forget": lambda o: BKTAdapter(o, forget=True),
     "bkt-all": lambda o: BKTAdapter(o, item_params=True, learner_prior=True, forget=True),
+    "bkt-sep": lambda o: BKTAdapter(o, max_guess=0.999),  # only the separation bound limits guess
     "pybkt": lambda o: PyBKTAdapter(o),
     "pybkt-forget": lambda o: PyBKTAdapter(o, forgets=True),
     "hier": lambda o: HierAdapter(o),

@@ -295,6 +295,33 @@ def _shrink(num, den, target, strength):
     return (num + strength * target) / (den + strength)
 
 
+def _guess_and_slip(guessed, unknown, guess_target, slipped, known, slip_target, strength, cfg, eps=1e-6):
+    """The M-step for guess and slip: maximise the expected complete-data log-likelihood plus Beta priors,
+    a log g + b log(1 - g) + c log s + d log(1 - s), over guess <= max_guess, slip <= max_slip and
+    guess + slip <= 1 - min_separation. Each term is concave in its own parameter, so without the joint bound
+    the answer is each ratio clamped to its box; where that breaks the joint bound the optimum lies on the line
+    guess + slip = 1 - min_separation, where the objective is concave in guess alone: bisect its derivative."""
+    torch = _torch()
+    a, b = guessed + strength * guess_target, unknown - guessed + strength * (1.0 - guess_target)
+    c, d = slipped + strength * slip_target, known - slipped + strength * (1.0 - slip_target)
+    max_guess, max_slip = cfg["max_guess"], cfg["max_slip"]
+    guess, slip = (a / (a + b)).clamp(eps, max_guess), (c / (c + d)).clamp(eps, max_slip)
+    total = 1.0 - cfg["min_separation"]
+    over = guess + slip > total
+    if bool(over.any()):
+        a, b, c, d = a[over], b[over], c[over], d[over]
+        low = torch.full_like(a, max(eps, total - max_slip))
+        high = torch.full_like(a, min(max_guess, total - eps))
+        for _ in range(50):  # to 2^-50 of the interval: float64 precision
+            g = (low + high) / 2
+            rising = a / g - b / (1 - g) - c / (total - g) + d / (1 - total + g) > 0
+            low, high = torch.where(rising, g, low), torch.where(rising, high, g)
+        guess, slip = guess.clone(), slip.clone()
+        guess[over] = (low + high) / 2
+        slip[over] = total - guess[over]
+    return guess, slip
+
+
 class BatchedBKT:
     """Per-skill BKT for a whole log, fitted by EM (Baum-Welch on expected counts), all skills at once.
 
@@ -305,25 +332,29 @@ class BatchedBKT:
     an individualised prior that needs no per-learner parameter, so it applies to new learners and uses
     their past only).
 
-    Guess and slip are capped (`max_guess`, `max_slip` < 0.5): beyond that the two states swap meanings and
-    the fit is degenerate. The capped M-step is a clamp, because each parameter's expected complete-data
-    log-likelihood is concave in it alone. EM stops when the mean log-likelihood per row improves by less
-    than `tol`. `chunk` is the chunk length of the scan (see `_Sequences`; "auto" decides from the data; the
-    results do not depend on it). `threads` sets torch's CPU threads during fit and predict (the scan is
-    many small operations, for which one thread is fastest, the more so on a busy machine); None leaves
-    torch's setting. float64 by default: on a GPU, float32 is faster but the log-likelihood sums that
-    decide convergence lose digits.
+    Bounds keep the fit from degenerating. What makes the known state "known" is that it answers better:
+    1 - slip > guess, here with a margin, guess + slip <= 1 - `min_separation`; past that the states swap
+    meanings (pyBKT, unbounded, lands there on some skills: its "learning" then models answers that get worse).
+    Also slip <= `max_slip` < 0.5, and guess <= `max_guess`, by default 0.499 as the app's skill parameters
+    require; a guess above 1/2 is no swap, only a step that is easy to get right (raise `max_guess` to allow
+    it, and the separation bound alone limits guess). See `_guess_and_slip` for the bounded M-step. EM stops
+    when the mean log-likelihood per row improves by less than `tol`. `chunk` is the chunk length of the scan
+    (see `_Sequences`; "auto" decides from the data; the results do not depend on it). `threads` sets torch's
+    CPU threads during fit and predict (the scan is many small operations, for which one thread is fastest,
+    the more so on a busy machine); None leaves torch's setting. float64 by default: on a GPU, float32 is
+    faster but the log-likelihood sums that decide convergence lose digits.
     """
 
     PARAMS = ("prior", "learn", "guess", "slip", "forget")
 
     def __init__(self, forget=False, item_params=False, learner_prior=False, max_guess=0.499, max_slip=0.499,
-                 max_iter=200, tol=1e-5, item_strength=5.0, prior_strength=10.0, ability_bands=5,
-                 chunk="auto", device="auto", dtype="float64", threads=1, init=None):
-        if not (0 < max_guess < 0.5 and 0 < max_slip < 0.5):
-            raise ValueError("max_guess and max_slip must lie in (0, 0.5)")
+                 min_separation=0.05, max_iter=200, tol=1e-5, item_strength=5.0, prior_strength=10.0,
+                 ability_bands=5, chunk="auto", device="auto", dtype="float64", threads=1, init=None):
+        if not (0 < max_guess < 1 and 0 < max_slip < 0.5 and 0 < min_separation < 1):
+            raise ValueError("max_guess must lie in (0, 1), max_slip in (0, 0.5), min_separation in (0, 1)")
         self.config = dict(forget=forget, item_params=item_params, learner_prior=learner_prior,
-                           max_guess=max_guess, max_slip=max_slip, max_iter=max_iter, tol=tol,
+                           max_guess=max_guess, max_slip=max_slip, min_separation=min_separation,
+                           max_iter=max_iter, tol=tol,
                            item_strength=item_strength, prior_strength=prior_strength,
                            ability_bands=ability_bands, chunk=chunk, dtype=dtype)
         self.init = dict(prior=0.5, learn=0.1, guess=0.2, slip=0.1, forget=0.05 if forget else 0.0)
@@ -523,16 +554,14 @@ class BatchedBKT:
             known_moving = s["known"] - s["known_last"]
             p["forget"] = _shrink(s["forgot"], known_moving, init["forget"], 1.0).clamp(eps, 0.5)
         guessed = fixed["correct"] - s["known_correct"]
-        slipped = s["known"] - s["known_correct"]
-        p["guess"] = _shrink(guessed, unknown, init["guess"], 1.0).clamp(eps, cfg["max_guess"])
-        p["slip"] = _shrink(slipped, s["known"], init["slip"], 1.0).clamp(eps, cfg["max_slip"])
+        p["guess"], p["slip"] = _guess_and_slip(guessed, unknown, init["guess"], s["known"] - s["known_correct"],
+                                                s["known"], init["slip"], 1.0, cfg)
         if item_skill is not None:
-            k = cfg["item_strength"]
             guessed = fixed["param_correct"] - s["param_known_correct"]
-            slipped = s["param_known"] - s["param_known_correct"]
-            unknown = fixed["param_rows"] - s["param_known"]
-            p["item_guess"] = _shrink(guessed, unknown, p["guess"][item_skill], k).clamp(eps, cfg["max_guess"])
-            p["item_slip"] = _shrink(slipped, s["param_known"], p["slip"][item_skill], k).clamp(eps, cfg["max_slip"])
+            p["item_guess"], p["item_slip"] = _guess_and_slip(
+                guessed, fixed["param_rows"] - s["param_known"], p["guess"][item_skill],
+                s["param_known"] - s["param_known_correct"], s["param_known"], p["slip"][item_skill],
+                cfg["item_strength"], cfg)
         if "prior_band" in p:
             shape = p["prior_band"].shape
             p["prior_band"] = _shrink(s["band_known"].view(shape), fixed["band_seqs"].view(shape),

@@ -138,8 +138,51 @@ def test_guess_and_slip_stay_below_one_half_even_on_label_swapped_data():
     for cap in (0.45, 0.3):
         p = BatchedBKT(device="cpu", max_guess=cap, max_slip=cap).fit(data).params()
         assert p["guess"].max() <= cap and p["slip"].max() <= cap
-    with pytest.raises(ValueError):
-        BatchedBKT(max_guess=0.5)
+    # With guess free to pass 1/2, the separation bound still keeps the known state the one that answers better.
+    p = BatchedBKT(device="cpu", max_guess=0.999, min_separation=0.1).fit(data).params()
+    assert np.all(p["guess"] + p["slip"] <= 0.9 + 1e-9)
+    for bad in (dict(max_guess=1.0), dict(max_slip=0.5), dict(min_separation=0.0)):
+        with pytest.raises(ValueError):
+            BatchedBKT(**bad)
+
+
+def test_a_guess_above_one_half_is_recovered_when_allowed_and_capped_by_default():
+    n = 4
+    truth = dict(prior=np.full(n, 0.3), learn=np.full(n, 0.2), guess=np.full(n, 0.65), slip=np.full(n, 0.1))
+    data, _ = simulate(2000, n, 12, **truth, seed=12)
+    free = BatchedBKT(device="cpu", max_guess=0.999, tol=1e-7).fit(data)
+    capped = BatchedBKT(device="cpu", tol=1e-7).fit(data)
+    assert np.abs(free.params()["guess"] - 0.65).max() < 0.04
+    assert np.abs(free.params()["prior"] - 0.3).max() < 0.12  # weakly identified when guess is high
+    assert np.all(capped.params()["guess"] <= 0.499)
+    assert capped.params()["prior"].min() > 0.45  # the cap makes up for the guesses by overstating mastery
+    assert free.loglik > capped.loglik
+
+
+def test_the_bounded_guess_and_slip_step_is_the_best_point_of_its_feasible_set():
+    import torch
+
+    from knowledge.tracing.bkt import _guess_and_slip
+
+    rng = np.random.default_rng(13)
+    cfg = dict(max_guess=0.9, max_slip=0.45, min_separation=0.1)
+    unknown, known = rng.uniform(5, 50, 40), rng.uniform(5, 50, 40)
+    guessed, slipped = unknown * rng.uniform(0.3, 0.99, 40), known * rng.uniform(0.05, 0.6, 40)
+    targets = rng.uniform(0.05, 0.5, 40), rng.uniform(0.05, 0.4, 40)
+    as_tensors = [torch.as_tensor(x) for x in (guessed, unknown, targets[0], slipped, known, targets[1])]
+    guess, slip = (x.numpy() for x in _guess_and_slip(*as_tensors[:3], *as_tensors[3:], 2.0, cfg))
+    a, b = guessed + 2 * targets[0], unknown - guessed + 2 * (1 - targets[0])
+    c, d = slipped + 2 * targets[1], known - slipped + 2 * (1 - targets[1])
+
+    assert np.all((guess <= 0.9) & (slip <= 0.45) & (guess + slip <= 0.9 + 1e-12))
+    assert (guess + slip > 0.9 - 1e-9).sum() >= 5  # the joint bound binds for some
+    best = a * np.log(guess) + b * np.log(1 - guess) + c * np.log(slip) + d * np.log(1 - slip)
+    grid = np.linspace(1e-4, 0.9, 1801)
+    g, s = np.meshgrid(grid, grid[grid <= 0.45], indexing="ij")
+    feasible = g + s <= 0.9
+    for i in range(40):
+        values = a[i] * np.log(g) + b[i] * np.log(1 - g) + c[i] * np.log(s) + d[i] * np.log(1 - s)
+        assert best[i] >= values[feasible].max() - 1e-9, (i, values[feasible].max() - best[i])
 
 
 def test_item_guess_and_slip_are_recovered_and_fit_better():
