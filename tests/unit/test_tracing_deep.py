@@ -124,14 +124,26 @@ def test_early_stopping_keeps_the_best_weights(cls, split, tmp_path):
     train, test = split
     few = train.subset(np.arange(train.n_users) < 20)
     checkpoint = tmp_path / "best.pt"
-    model = make(cls, few, lr=0.03, epochs=40, patience=2, dropout=0.0).fit(few, valid=test,
-                                                                            checkpoint=str(checkpoint))
+    model = make(cls, few, lr=0.03, epochs=40, patience=2, dropout=0.0, soup=1).fit(few, valid=test,
+                                                                                    checkpoint=str(checkpoint))
     scores = [r["valid_auc"] for r in model.history]
     best = int(np.argmax(scores))
     assert len(scores) == best + 1 + 2 < 40  # stopped two epochs after the best one
     assert scores[-1] < scores[best]
     labels, probs = merge_question_attempts(test, model.predict(test))
     assert auc(labels, probs) == pytest.approx(scores[best], abs=1e-12)  # the best epoch's weights, restored
+    np.testing.assert_array_equal(cls.load(checkpoint, device="cpu").predict(test), model.predict(test))
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_a_soup_of_epochs_is_kept_only_when_it_scores_higher_on_validation(cls, split, tmp_path):
+    train, test = split
+    checkpoint = tmp_path / "soup.pt"
+    model = make(cls, train, soup=4, epochs=6, patience=6).fit(train, valid=test, checkpoint=str(checkpoint))
+    best = max(r["valid_auc"] for r in model.history)
+    assert 1 <= model.soup_size <= 4 and model.valid_auc >= best
+    labels, probs = merge_question_attempts(test, model.predict(test))
+    assert auc(labels, probs) == pytest.approx(model.valid_auc, abs=1e-12)  # the soup's weights, kept
     np.testing.assert_array_equal(cls.load(checkpoint, device="cpu").predict(test), model.predict(test))
 
 
@@ -163,18 +175,42 @@ def test_item_vectors_feed_the_attention_model_and_survive_a_round_trip(split, t
         AttentionKT(train.n_skills, train.n_problems, item_vectors=vectors[:5])
 
 
-def test_count_features_count_strictly_earlier_attempts_only():
-    from knowledge.tracing.deep import _item_history, _practice_counts
+def test_history_features_count_each_learners_strictly_earlier_attempts():
+    from knowledge.tracing.deep import HISTORY_COLUMNS, _history_features
 
-    # one learner: problems 5, 5, 7, 5, unknown (9 = n_problems); skills 0, 0, 1, [0, 1]; answers 0, 1, 1, 0, 1
-    problem = torch.tensor([[5, 5, 7, 5, 9]])
-    correct = torch.tensor([[0, 1, 1, 0, 1]])
-    expected = [[0, 0, 0], [1, 0, 1], [0, 0, 0], [2, 1, 1], [0, 0, 0]]  # earlier attempts, right, wrong
-    np.testing.assert_allclose(torch.expm1(_item_history(problem, correct, 9))[0].numpy(), expected, atol=1e-6)
-    skills = torch.tensor([[[0, 2], [0, 2], [1, 2], [0, 1], [1, 2]]])  # 2 = n_skills pads
-    # attempt 3 practises skills 0 (2 earlier attempts, 1 right) and 1 (1 attempt, right): the mean of the two
-    expected = [[0, 0, 0], [1, 0, 1], [0, 0, 0], [1.5, 1, 0.5], [2, 1, 1]]
-    np.testing.assert_allclose(torch.expm1(_practice_counts(skills, correct, 2))[0].numpy(), expected, atol=1e-6)
+    # learner 0: problems 5, 5, 7, 5, unknown (9 = n_problems); skills 0, 0, 1, [0, 1], 1; answers 0, 1, 1, 0, 1
+    # learner 1: problem 5 on skill 0 three times (listed twice in its last attempt), answers 1, 1, 0
+    skills = np.array([[0, 2], [0, 2], [1, 2], [0, 1], [1, 2], [0, 2], [0, 2], [0, 0]])  # 2 = n_skills pads
+    problem = np.array([5, 5, 7, 5, 9, 5, 5, 5])
+    correct = np.array([0, 1, 1, 0, 1, 1, 1, 0])
+    starts = np.array([0, 5, 8])
+    counts = np.expm1(_history_features(skills, problem, correct, starts, 2, 9))
+    column = {name: counts[:, i] for i, name in enumerate(HISTORY_COLUMNS)}
+    # attempt 3 practises skills 0 (2 earlier attempts, 1 right, last 2 attempts ago) and 1 (1, right, 1 ago):
+    # the mean of the two
+    np.testing.assert_allclose(column["skill_tried"], [0, 1, 0, 1.5, 2, 0, 1, 2], atol=1e-6)
+    np.testing.assert_allclose(column["skill_right"], [0, 0, 0, 1, 1, 0, 1, 2], atol=1e-6)
+    np.testing.assert_allclose(column["skill_wrong"], [0, 1, 0, 0.5, 1, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(column["skill_gap"], [0, 1, 0, 1.5, 1, 0, 1, 1], atol=1e-6)
+    np.testing.assert_allclose(column["problem_tried"], [0, 1, 0, 2, 0, 0, 1, 2], atol=1e-6)
+    np.testing.assert_allclose(column["problem_right"], [0, 0, 0, 1, 0, 0, 1, 2], atol=1e-6)
+    np.testing.assert_allclose(column["problem_wrong"], [0, 1, 0, 1, 0, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(column["learner_tried"], [0, 1, 2, 3, 4, 0, 1, 2], atol=1e-6)
+    np.testing.assert_allclose(column["learner_right"], [0, 0, 1, 2, 2, 0, 1, 2], atol=1e-6)
+    np.testing.assert_allclose(column["learner_wrong"], [0, 1, 1, 1, 2, 0, 0, 0], atol=1e-6)
+
+
+def test_the_attention_model_sees_counts_from_before_its_window():
+    # window 40 by 20: attempt 100 of learner 0 is predicted from attempts 80..99, plus counts over all 100
+    log = simulated_log(n_learners=2, length=120)
+    model = make(AttentionKT, log)
+    first = np.flatnonzero(log.attempt == log.attempt[0])
+    changed = Interactions(user=log.user, seq=log.seq, skill=log.skill, correct=log.correct.copy(),
+                           problem=log.problem, attempt=log.attempt, n_skills=log.n_skills,
+                           n_problems=log.n_problems)
+    changed.correct[first] = 1 - changed.correct[first]
+    later = (log.user == 0) & (log.seq >= 100)
+    assert not np.allclose(model.predict(log)[later], model.predict(changed)[later])
 
 
 def test_unknown_hyperparameters_and_skills_are_refused(split):
