@@ -30,6 +30,10 @@ Measures (summary):
 - ``guard_false_positive_rate``: authored non-bottom-out hints of the same steps that check_message refuses for a
   leak, arithmetic or endorsement reason although mentions_answer finds no answer in them; ``guard_flag_rate``
   counts every refusal, including authored hints that do state the answer (listed under ``authored_hint_flags``).
+  With the converter's problems, "non-bottom-out" is as the app imports OATutor: a rung OATutor typed a hint but
+  that states the step's answer by the guard's leak rule is part of the worked answer (docs/course-format.md),
+  so the measure counts the guard's refusals of genuine hints. Before that import rule (at e703bdd) 196 of the
+  1,831 OATutor hints of these steps stated the answer, and the guard refused 10.5 % of them all.
   Quality reasons are counted apart: authored hints are often statements.
   ``authored_hints_withheld_rate``: authored hints the dialogue would not show as a fallback (the guard's
   refusals, plus any mention of the answer at all, which the dialogue withholds even where the guard allows it).
