@@ -78,6 +78,9 @@ LEAKS = [
     ("What about 2.5e3?", numeric(2500), "", "scientific"),
     ("Is it ½? Check.", numeric(0.5), "", "vulgar-fraction"),
     ("Is it $\\frac{7}{2}$? Check.", numeric(3.5), "", "latex-frac"),
+    # -3 and 4 are in the problem, but the fraction they make is the answer
+    ("Dividing gives $y=\\frac{-3}{4}$.", numeric("-3/4"), "Solve $4y=-3$.", "latex-frac-negative"),
+    ("So y = (-3)/(4). Check it.", numeric("-3/4"), "Solve $4y=-3$.", "parenthesised-fraction"),
     # expressions and equations
     ("Write 2x + 6. Why does that work?", expression("2*(x + 3)"), "Expand 2(x + 3).", "expanded-form"),
     ("Try 2(x+3). Why?", expression("2x + 6"), "Expand it.", "factored-form"),
@@ -1053,3 +1056,10 @@ def test_a_statement_naming_only_the_correct_letter_choice_gives_it_away():
     assert guard.mentions_answer("The plan from company B costs $86.4, so company B offers the better plan.", spec)
     for comparing in ("Which company, A or B, costs less?", "Compare the cost of A and B.", "What does B charge?"):
         assert not guard.mentions_answer(comparing, spec)
+
+
+def test_a_long_exponent_is_no_number():
+    # A hash in a link ("25e4568262...") once made the guard build 10**4568262, which takes minutes.
+    message = "See https://example.org/resources/25e4568262e5473528b84f. What is 25 + 1?"
+    verdict = check_message(message, ctx(numeric(26)))
+    assert verdict.ok, verdict
