@@ -232,6 +232,20 @@ def test_practice_alternates_between_open_skills():
     assert choices.count(3) < 10
 
 
+def test_a_skill_that_took_two_of_the_last_twelve_items_waits_while_others_are_open():
+    course = fan_course(n_roots=3)
+    state = learner(course)
+    state.memory = {k: learned(days_ago=0.01) for k in (1, 2, 3)}
+    state.recent_items = [201, 101, 300, 100]  # S1 twice, S2 and S3 once
+    choices = {choose("combined", course, state, seed).skill_id for seed in range(40)}
+    assert 1 not in choices and choices == {2, 3}
+    # Alone on the frontier it is still served: spacing never leaves the learner without practice.
+    chain = chain_course()
+    state = learner(chain)
+    state.recent_items = [100, 101, 102]
+    assert choose("combined", chain, state, 0).skill_id == 1
+
+
 def test_items_in_the_productive_band_are_preferred():
     assert band_weight(0.7) == 1.0 and band_weight(0.98) < 0.3 and band_weight(0.2) < 0.3
     course = chain_course(items_per_skill=11)

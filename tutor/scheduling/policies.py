@@ -8,6 +8,7 @@ item by expected gain per minute inside a band of productive success (KARL, ZPDE
 
 import math
 import random
+from collections import Counter
 
 from tutor.scheduling import memory as mem
 from tutor.scheduling.state import MASTERY_THRESHOLD, Choice, CourseMap, ItemInfo, LearnerState
@@ -17,6 +18,7 @@ NEW_SKILLS_PER_DAY = 4  # new skills started per learner per day
 PRODUCTIVE_BAND = (0.6, 0.85)  # predicted success where practice teaches most
 REVIEW_TARGET_WHILE_LEARNING = 0.5  # recall under which a review interrupts work towards open goals
 INTERLEAVE_PENALTY = 0.7  # weight of staying on the previous item's skill when others are open
+MASSING_WINDOW, MASSING_LIMIT = 12, 2  # while others are open, at most 2 of the last 12 items per skill
 TOP_CANDIDATES = 8
 TEMPERATURE = 0.15
 
@@ -107,6 +109,7 @@ def _learn(course: CourseMap, state: LearnerState, skill_ids: list[int], rng: ra
     """New learning: the (skill, item) pairs with the highest expected mastery gain per minute."""
     recent = set(state.recent_items[:RECENT_WINDOW])
     previous = _previous_skills(course, state)
+    skill_ids = _not_massed(course, state, skill_ids)
     scored = []
     for skill_id in skill_ids:
         skill = course.skills[skill_id]
@@ -138,6 +141,15 @@ def _learn(course: CourseMap, state: LearnerState, skill_ids: list[int], rng: ra
         candidates=tuple(c[1] for c in candidates),
         probabilities=probabilities,
     )
+
+
+def _not_massed(course: CourseMap, state: LearnerState, skill_ids: list[int]) -> list[int]:
+    """The skills that did not take `MASSING_LIMIT` of the last `MASSING_WINDOW` items (all of them if none is
+    left): the evidence BKT needs before it declares mastery is then gathered over several sessions, which
+    spaces it, and spaced practice is remembered longer than the same practice massed (Cepeda et al. 2006)."""
+    last_items = [course.items[i] for i in state.recent_items[:MASSING_WINDOW] if i in course.items]
+    served = Counter(s for item in last_items for s in item.skills)
+    return [s for s in skill_ids if served[s] < MASSING_LIMIT] or skill_ids
 
 
 def _best_item(
