@@ -15,8 +15,7 @@ from tutor.scheduling.state import MASTERY_THRESHOLD, Choice, CourseMap, ItemInf
 
 RECENT_WINDOW = 10  # items served within this many past items are not repeated
 NEW_SKILLS_PER_DAY = 4  # new skills started per learner per day
-PRODUCTIVE_BAND = (0.6, 0.85)  # predicted success where practice teaches most
-REVIEW_TARGET_WHILE_LEARNING = 0.5  # recall under which a review interrupts work towards open goals
+PRODUCTIVE_BAND = (0.45, 0.8)  # predicted success where practice teaches most
 INTERLEAVE_PENALTY = 0.7  # weight of staying on the previous item's skill when others are open
 MASSING_WINDOW, MASSING_LIMIT = 12, 2  # while others are open, at most 2 of the last 12 items per skill
 TOP_CANDIDATES = 8
@@ -47,14 +46,16 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
     frontier = [s for s in course.practisable if s not in mastered and course.skills[s].requires <= mastered]
     # Prerequisites of open skills need no review of their own: practising what builds on them reviews them.
     in_use = {p for s in frontier for p in course.skills[s].requires}
-    towards_goals = set(state.goals) | course.ancestors(state.goals)
-    target = REVIEW_TARGET_WHILE_LEARNING if region else mem.TARGET_RETENTION
-    due = [
-        (s not in towards_goals, mem.retrievability(m, state.now), s)
-        for s, m in state.memory.items()
-        if s in mastered and s in course.practisable_set and s not in in_use and not mem.reviewed_today(m, state.now)
-    ]
-    due = [d for d in due if d[1] < target]
+    due = []
+    if not region:  # while the teacher's goals are open, reviews wait (the goal check makes up for them)
+        towards_goals = set(state.goals) | course.ancestors(state.goals)
+        reviewable = [
+            s
+            for s in state.memory
+            if s in mastered and s in course.practisable_set and s not in in_use and not _practised_today(state, s)
+        ]
+        due = [(s not in towards_goals, _predicted_recall(state, s), s) for s in reviewable]
+        due = [d for d in due if d[1] < mem.TARGET_RETENTION]
     if due:
         _, _, skill_id = min(due)
         return _best_item(course, state, [skill_id], rng, "review", _review_reason(course, state, skill_id))
