@@ -190,7 +190,7 @@ def _review_reason(course: CourseMap, state: LearnerState, skill_id: int) -> str
 
 
 def _most_forgotten(state: LearnerState, skill_ids: list[int]) -> int:
-    return min(skill_ids, key=lambda s: mem.retrievability(state.memory[s], state.now))
+    return min(skill_ids, key=lambda s: _predicted_recall(state, s))
 
 
 def _goal_check_reason(course: CourseMap, skill_id: int) -> str:
