@@ -143,7 +143,8 @@ class MasteryState(models.Model):
         null=True,
         blank=True,
         help_text="FSRS memory of the skill (tutor.scheduling.memory.Memory.to_json): stability, difficulty, "
-        "last review, first practice, reviews, lapses. Empty until the learner first practises the skill.",
+        "last review, first practice, reviews, lapses, checks passed in a row. Empty until the learner first "
+        "practises the skill.",
     )
 
     class Meta:

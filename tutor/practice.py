@@ -681,9 +681,12 @@ def _observe(learner: User, step: Step, correct: bool, now: datetime) -> dict[st
         )
     }
     change = {}
+    mastered = set()
     for skill in skills:
         state = states.setdefault(skill.pk, MasteryState(learner=learner, skill=skill, p_known=skill.p_init))
         before = state.p_known
+        if before >= scheduling.MASTERY_THRESHOLD:
+            mastered.add(skill.pk)
         state.p_known = mastery_after(before, correct, _params(skill))
         state.observations += 1
         state.correct += int(correct)
@@ -692,7 +695,7 @@ def _observe(learner: User, step: Step, correct: bool, now: datetime) -> dict[st
             state.mastered_at = now
         change[skill.slug] = [round(before, 6), round(state.p_known, 6)]
     memories = {skill_id: Memory.from_json(m.memory) for skill_id, m in states.items() if m.memory}
-    reviewed = scheduling.after_answer(memories, course, skill_ids, correct, now)
+    reviewed = scheduling.after_answer(memories, course, skill_ids, correct, now, mastered)
     for skill_id, memory in reviewed.items():
         states[skill_id].memory = memory.to_json()
     for skill in skills:

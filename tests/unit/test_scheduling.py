@@ -94,8 +94,22 @@ def test_partial_credit_forgives_half_the_elapsed_time():
 
 
 def test_memory_survives_a_json_round_trip():
-    memory = mem.review(None, True, NOW)
+    memory = mem.review(learned(days_ago=5), True, NOW, mastered=True)
+    assert memory.passed == 1
     assert mem.Memory.from_json(memory.to_json()) == memory
+    stored_before_passed_existed = {k: v for k, v in memory.to_json().items() if k != "passed"}
+    assert mem.Memory.from_json(stored_before_passed_existed).passed == 0
+
+
+def test_passed_counts_right_answers_in_a_row_while_mastered_and_a_wrong_one_resets_it():
+    memory = learned(days_ago=9)
+    memory = mem.review(memory, True, NOW - timedelta(days=8))  # right, but not yet mastered: no check passed
+    assert memory.passed == 0
+    memory = mem.review(memory, True, NOW - timedelta(days=6), mastered=True)
+    memory = mem.review(memory, True, NOW - timedelta(days=3), mastered=True)
+    assert memory.passed == 2
+    assert mem.review(memory, True, NOW - timedelta(days=3, hours=-1), mastered=True).passed == 2  # same day
+    assert mem.review(memory, False, NOW, mastered=True).passed == 0
 
 
 # --- the combined policy ------------------------------------------------------------------------
@@ -169,6 +183,33 @@ def test_once_all_goals_are_learned_each_session_checks_every_goal_once_then_spr
     state.mastery[2] = 0.6  # a goal open again (a wrong answer in the check): learning it comes first
     assert choose("combined", course, state, 0).skill_id == 2
     assert choose("combined", course, state, 0).kind == "goal"
+
+
+def test_goal_checks_space_out_as_every_goal_passes_them_in_a_row():
+    course = fan_course(n_roots=3)
+    state = learner(course, S1=0.99, S2=0.99, S3=0.99)
+    state.goals = frozenset({1, 2})
+
+    def checked_goals(days_ago: float, passed: dict) -> set:
+        """The goals today's session checks, each goal last practised `days_ago`."""
+        state.memory = {g: replace(learned(days_ago), passed=passed[g]) for g in (1, 2)}
+        state.memory[3] = learned(days_ago=0.01)
+        checked = set()
+        for _ in range(3):
+            choice = choose("combined", course, state, 0)
+            if choice.reason.startswith("Goal check"):
+                checked.add(choice.skill_id)
+                state.memory[choice.skill_id] = replace(state.memory[choice.skill_id], last_review=NOW)
+        return checked
+
+    assert checked_goals(1, {1: 1, 2: 1}) == {1, 2}  # not yet two passes each: checked every session
+    assert checked_goals(1, {1: 2, 2: 3}) == set()  # both passed twice in a row: every other day
+    assert checked_goals(2, {1: 2, 2: 3}) == {1, 2}
+    assert checked_goals(3, {1: 3, 2: 3}) == set()  # three in a row: every 4 days
+    assert checked_goals(4, {1: 3, 2: 3}) == {1, 2}
+    assert checked_goals(7, {1: 9, 2: 9}) == set()  # never more than 8 days apart
+    assert checked_goals(8, {1: 9, 2: 9}) == {1, 2}
+    assert checked_goals(1, {1: 9, 2: 0}) == {1, 2}  # one goal answered wrong: daily checks for all again
 
 
 def test_items_are_never_easier_than_the_skill_s_typical_item():

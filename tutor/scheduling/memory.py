@@ -29,6 +29,7 @@ class Memory:
     introduced: datetime  # first practice of the skill
     reviews: int = 1
     lapses: int = 0
+    passed: int = 0  # reviews in a row answered right while the skill counted as mastered; a wrong one resets it
 
     def to_json(self) -> dict:
         return {
@@ -38,6 +39,7 @@ class Memory:
             "introduced": self.introduced.isoformat(),
             "reviews": self.reviews,
             "lapses": self.lapses,
+            "passed": self.passed,
         }
 
     @classmethod
@@ -49,6 +51,7 @@ class Memory:
             introduced=datetime.fromisoformat(data["introduced"]),
             reviews=data["reviews"],
             lapses=data["lapses"],
+            passed=data.get("passed", 0),  # memories stored before the field existed
         )
 
 
@@ -66,8 +69,9 @@ def reviewed_today(memory: Memory, now: datetime) -> bool:
     return memory.last_review.date() == now.date()
 
 
-def review(memory: Memory | None, correct: bool, now: datetime) -> Memory:
-    """The memory after a first attempt on the skill at `now`; a second review the same day changes nothing."""
+def review(memory: Memory | None, correct: bool, now: datetime, mastered: bool = False) -> Memory:
+    """The memory after a first attempt on the skill at `now`; a second review the same day changes nothing.
+    `mastered`: the skill counted as mastered before the answer (a right answer then is a passed check)."""
     rating = Rating.Good if correct else Rating.Again
     if memory is None:
         card, _ = _SCHEDULER.review_card(Card(card_id=0), rating, now)
@@ -90,6 +94,7 @@ def review(memory: Memory | None, correct: bool, now: datetime) -> Memory:
         last_review=now,
         reviews=memory.reviews + 1,
         lapses=memory.lapses + int(not correct),
+        passed=(memory.passed + int(mastered)) if correct else 0,
     )
 
 

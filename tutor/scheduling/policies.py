@@ -18,6 +18,7 @@ NEW_SKILLS_PER_DAY = 4  # new skills started per learner per day
 PRODUCTIVE_BAND = (0.45, 0.8)  # predicted success where practice teaches most
 INTERLEAVE_PENALTY = 0.7  # weight of staying on the previous item's skill when others are open
 MASSING_WINDOW, MASSING_LIMIT = 12, 2  # while others are open, at most 2 of the last 12 items per skill
+GOAL_CHECK_MAX_DAYS = 8  # the longest wait between goal checks once the goals pass them in a row
 TOP_CANDIDATES = 8
 TEMPERATURE = 0.15
 
@@ -37,8 +38,13 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
 
     if state.goals and not region:
         # Goal check: the goals are needed together (a unit test asks for all of them at once), and one learned
-        # weeks ago has faded; so once all are learned, every session starts by checking each goal once.
-        unchecked = [g for g in state.goals if g in course.practisable_set and not _practised_today(state, g)]
+        # weeks ago has faded; so once all are learned, a session starts by checking each goal once.
+        interval = goal_check_interval(state)
+        unchecked = [
+            g
+            for g in state.goals
+            if g in course.practisable_set and not _practised_within(state, g, interval)
+        ]
         if unchecked:
             skill_id = min(unchecked, key=lambda s: _predicted_recall(state, s))
             return _best_item(course, state, [skill_id], rng, "review", _goal_check_reason(course, skill_id))
@@ -81,6 +87,14 @@ def effectively_mastered(course: CourseMap, mastery: dict[int, float]) -> set[in
     surmise relation of knowledge space theory: who has mastered two-step equations can do one-step ones)."""
     mastered = {s for s in course.order if mastery[s] >= MASTERY_THRESHOLD}
     return mastered | course.ancestors(mastered)
+
+
+def goal_check_interval(state: LearnerState) -> int:
+    """Days between goal checks: every session until every goal has passed two checks in a row, then
+    doubling with each further check the weakest goal passes, up to `GOAL_CHECK_MAX_DAYS` (expanding
+    retrieval practice, Landauer & Bjork 1978). One wrong answer brings the daily checks back."""
+    passed = min(state.memory[g].passed if g in state.memory else 0 for g in state.goals)
+    return min(GOAL_CHECK_MAX_DAYS, 2 ** max(0, passed - 1))
 
 
 def goal_region(course: CourseMap, goals: frozenset, mastered: set[int]) -> set[int]:
@@ -165,7 +179,14 @@ def _difficulty(item: ItemInfo) -> float:
 
 
 def _practised_today(state: LearnerState, skill_id: int) -> bool:
-    return skill_id in state.memory and mem.reviewed_today(state.memory[skill_id], state.now)
+    return _practised_within(state, skill_id, 1)
+
+
+def _practised_within(state: LearnerState, skill_id: int, days: int) -> bool:
+    """Practised on one of the last `days` calendar days (1: today)."""
+    if skill_id not in state.memory:
+        return False
+    return (state.now.date() - state.memory[skill_id].last_review.date()).days < days
 
 
 def _predicted_recall(state: LearnerState, skill_id: int) -> float:

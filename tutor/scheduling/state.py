@@ -2,7 +2,7 @@
 `Choice`. `record_attempt` is how a learner's state moves on after an answer (the benchmark calls it; the
 web app stores the same pieces in the database through `tutor.practice`)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -103,11 +103,17 @@ class Choice:
 
 
 def after_answer(
-    memories: Mapping[int, mem.Memory], course: CourseMap, skill_ids: Iterable[int], correct: bool, now: datetime
+    memories: Mapping[int, mem.Memory],
+    course: CourseMap,
+    skill_ids: Iterable[int],
+    correct: bool,
+    now: datetime,
+    mastered: Set[int] = frozenset(),
 ) -> dict[int, mem.Memory]:
     """The memories that change when a learner answers a step on `skill_ids`: a review of each skill, and
-    on a correct answer half the elapsed time forgiven on each direct prerequisite already practised."""
-    changed = {s: mem.review(memories.get(s), correct, now) for s in skill_ids}
+    on a correct answer half the elapsed time forgiven on each direct prerequisite already practised.
+    `mastered`: the skills among them that counted as mastered before the answer."""
+    changed = {s: mem.review(memories.get(s), correct, now, s in mastered) for s in skill_ids}
     if correct:
         for skill_id in skill_ids:
             for prerequisite in course.skills[skill_id].requires:
@@ -134,9 +140,10 @@ def record_attempt(
     """Move a learner's state on after a first attempt at an item at `state.now`: BKT mastery, memory,
     short-term queue and recent items."""
     skill_ids = list(course.items[item_id].skills)
+    mastered = {s for s in skill_ids if state.mastery[s] >= MASTERY_THRESHOLD}
     for skill_id in skill_ids:
         state.mastery[skill_id] = mastery_after(state.mastery[skill_id], correct, params[skill_id])
-    state.memory.update(after_answer(state.memory, course, skill_ids, correct, state.now))
+    state.memory.update(after_answer(state.memory, course, skill_ids, correct, state.now, mastered))
     state.short_term = requeue(state.short_term, skill_ids, correct)
     state.recent_items.insert(0, item_id)
     del state.recent_items[50:]
