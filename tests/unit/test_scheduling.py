@@ -327,6 +327,17 @@ def test_a_wrong_answer_brings_the_skill_back_after_two_other_items():
     assert (choice.skill_id, choice.kind) == (1, "repeat")
 
 
+def test_a_repeat_waits_when_the_skill_already_took_two_of_the_last_twelve_items():
+    course = fan_course(n_roots=4)
+    state = learner(course)
+    params = {s: PARAMS for s in course.skills}
+    for item_id, correct in ((101, True), (100, False), (200, True), (300, True)):
+        record_attempt(state, course, item_id, correct, params)
+    assert state.short_term[1] == 0  # the slip on S1 is due for a repeat, but S1 already had two items
+    choices = [choose("combined", course, state, seed) for seed in range(20)]
+    assert all(c.kind != "repeat" and c.skill_id != 1 for c in choices)
+
+
 # --- baselines ----------------------------------------------------------------------------------
 
 

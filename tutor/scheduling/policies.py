@@ -30,7 +30,11 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
     mastered = effectively_mastered(course, state.mastery)
     region = goal_region(course, state.goals, mastered)
 
-    repeat = [s for s, wait in state.short_term.items() if wait <= 0 and s in course.practisable_set]
+    massed = _massed(course, state)
+    # A repeat obeys the massing limit too: the slip is fixed in a later session rather than massed in this one.
+    repeat = [
+        s for s, wait in state.short_term.items() if wait <= 0 and s in course.practisable_set and s not in massed
+    ]
     if repeat:
         skill_id = min(repeat, key=lambda s: state.mastery[s])
         name = course.skills[skill_id].name
@@ -41,9 +45,7 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
         # weeks ago has faded; so once all are learned, a session starts by checking each goal once.
         interval = goal_check_interval(state)
         unchecked = [
-            g
-            for g in state.goals
-            if g in course.practisable_set and not _practised_within(state, g, interval)
+            g for g in state.goals if g in course.practisable_set and not _practised_within(state, g, interval)
         ]
         if unchecked:
             skill_id = min(unchecked, key=lambda s: _predicted_recall(state, s))
@@ -162,9 +164,15 @@ def _not_massed(course: CourseMap, state: LearnerState, skill_ids: list[int]) ->
     """The skills that did not take `MASSING_LIMIT` of the last `MASSING_WINDOW` items (all of them if none is
     left): the evidence BKT needs before it declares mastery is then gathered over several sessions, which
     spaces it, and spaced practice is remembered longer than the same practice massed (Cepeda et al. 2006)."""
+    massed = _massed(course, state)
+    return [s for s in skill_ids if s not in massed] or skill_ids
+
+
+def _massed(course: CourseMap, state: LearnerState) -> set[int]:
+    """The skills that took `MASSING_LIMIT` of the last `MASSING_WINDOW` items."""
     last_items = [course.items[i] for i in state.recent_items[:MASSING_WINDOW] if i in course.items]
     served = Counter(s for item in last_items for s in item.skills)
-    return [s for s in skill_ids if served[s] < MASSING_LIMIT] or skill_ids
+    return {s for s, count in served.items() if count >= MASSING_LIMIT}
 
 
 def _best_item(
