@@ -42,7 +42,8 @@ def combined(course: CourseMap, state: LearnerState, rng: random.Random) -> Choi
 
     if state.goals and not region:
         # Goal check: the goals are needed together (a unit test asks for all of them at once), and one learned
-        # weeks ago has faded; so once all are learned, a session starts by checking each goal once.
+        # weeks ago has faded; so once all are learned, a session starts by checking each goal once, at
+        # intervals that grow as the goals keep passing.
         interval = goal_check_interval(state)
         unchecked = [
             g for g in state.goals if g in course.practisable_set and not _practised_within(state, g, interval)
