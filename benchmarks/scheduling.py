@@ -647,13 +647,26 @@ SIMULATORS = {"bkt-fsrs": BKTFSRSLearner, "irt-exp": IRTLearner}
 # ---- one learner under one policy -----------------------------------------------------------------------------
 
 
-def run_learner(unit: Unit, simulator: str, policy_name: str, index: int, days: int, per_day: int, seed: int) -> dict:
+def run_learner(
+    unit: Unit,
+    simulator: str,
+    policy_name: str,
+    index: int,
+    days: int,
+    per_day: int,
+    seed: int,
+    policy=None,
+    informed: bool = False,
+) -> dict:
+    """One learner's `days` under one policy (`policy`: a function not in POLICIES, run under `policy_name`).
+    `informed`: the policy sees ground-truth mastery in place of its own BKT estimate (an upper bound on what
+    better tracing could give; benchmarks/scheduling_bound.py)."""
     base = f"{seed}/{unit.graph}/{index}"
     traits = Traits(unit, random.Random(f"{base}/traits"), days)
     learner = SIMULATORS[simulator](unit, random.Random(f"{base}/{simulator}/skills"), traits)
     outcomes = random.Random(f"{base}/{simulator}/outcomes")
     policy_rng = random.Random(f"{base}/{simulator}/{policy_name}/policy")
-    policy = POLICIES[policy_name]
+    policy = policy or POLICIES[policy_name]
     course = unit.course
     state = LearnerState(
         mastery={s: POLICY_PARAMS.p_init for s in course.skills}, now=START, goals=frozenset(unit.goals)
@@ -681,7 +694,14 @@ def run_learner(unit: Unit, simulator: str, policy_name: str, index: int, days: 
             today: set[int] = set()
             for _ in range(per_day):
                 state.now = START + datetime.timedelta(days=t)
-                choice = policy(course, state, policy_rng)
+                view = state
+                if informed:
+                    truth = {
+                        sid: 0.99 if learner.mastered(k, t) else min(state.mastery[sid], 0.9)
+                        for k, sid in enumerate(unit.skill_ids)
+                    }
+                    view = dataclasses.replace(state, mastery=truth)
+                choice = policy(course, view, policy_rng)
                 if choice is None:
                     break
                 kind = choice.kind
