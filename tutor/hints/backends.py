@@ -117,6 +117,7 @@ def _load_locked(path: Path, n_ctx: int, n_threads: int):
         return _loaded_model
     try:
         from llama_cpp import Llama
+        from llama_cpp import llama_cpp as library
     except (ImportError, OSError) as exc:  # OSError: the shared library is there but will not load
         raise BackendError(f"llama-cpp-python is not usable: {exc}") from exc
     if _loaded_model is not None:
@@ -124,14 +125,32 @@ def _load_locked(path: Path, n_ctx: int, n_threads: int):
     else:
         atexit.register(_close_at_exit)
     _loaded_key = _loaded_model = None
+    # Llama() offers no switch for llama.cpp's extra weight buffers, so its defaults are swapped while it loads.
+    default_params = library.llama_model_default_params
+    library.llama_model_default_params = _without_extra_buffers(default_params)
     try:
         # A local file only: Llama(model_path=...) never looks anything up on the network.
         # n_threads_batch too: llama-cpp-python would take every core for reading the prompt.
         model = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, verbose=False)
     except (ValueError, RuntimeError, OSError) as exc:
         raise BackendError(f"cannot load the model {path}: {exc}") from exc
+    finally:
+        library.llama_model_default_params = default_params
     _loaded_key, _loaded_model = key, model
     return model
+
+
+def _without_extra_buffers(default_params):
+    """llama.cpp's model defaults with its extra weight buffers off. A CPU build that finds AMX (Xeon Sapphire
+    Rapids and later) puts the weights in an AMX buffer, and the first generation then segfaults
+    (ggml-org/llama.cpp#20824); a 135M model has nothing to gain from repacked weights anyway."""
+
+    def params():
+        p = default_params()
+        p.use_extra_bufts = False
+        return p
+
+    return params
 
 
 def _close_at_exit() -> None:
