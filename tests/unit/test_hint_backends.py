@@ -282,6 +282,16 @@ def test_default_backend_is_the_local_model_without_a_url(local, monkeypatch):
     assert backend.path == model_path()
 
 
+def test_local_model_loads_without_extra_weight_buffers_and_leaves_the_library_defaults_alone(local):
+    # On a CPU with AMX those buffers crash the first generation (ggml-org/llama.cpp#20824).
+    from llama_cpp import llama_cpp as library
+
+    from tutor.hints import backends
+
+    assert backends._loaded_model.model_params.use_extra_bufts is False
+    assert library.llama_model_default_params().use_extra_bufts is True
+
+
 def test_local_model_streams_a_reply_in_pieces(local):
     pieces = list(local.stream(CHAT, max_tokens=40, seed=1))
     assert len(pieces) > 3
