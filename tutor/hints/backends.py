@@ -143,7 +143,7 @@ def _load_locked(path: Path, n_ctx: int, n_threads: int):
 def _without_extra_buffers(default_params):
     """llama.cpp's model defaults with its extra weight buffers off. A CPU build that finds AMX (Xeon Sapphire
     Rapids and later) puts the weights in an AMX buffer, and the first generation then segfaults
-    (ggml-org/llama.cpp#20824); a 135M model has nothing to gain from repacked weights anyway."""
+    (ggml-org/llama.cpp#20824)."""
 
     def params():
         p = default_params()
